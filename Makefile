@@ -1,0 +1,109 @@
+# kvmgate - one flat Makefile.
+#
+#   make            build bin/kvmgate-fcgi, bin/kvmgate-capture, bin/kvmgate
+#   make run        install what is missing, build, run the whole stack in the foreground
+#   make start/stop the same stack in the background
+#   make test       install what is missing, sanitizer build, unit + integration tests
+#   make bench      benchmarks (prints figures)
+#
+# MODE=release (default) builds into build/release and copies the programs to bin/;
+# MODE=san builds with ASan+UBSan into build/san/bin (what `make test` runs).
+
+MODE    ?= release
+BUILD   := build/$(MODE)
+PKGS    := fcgi json-c libpq openssl libcurl libwebsockets libturbojpeg
+CC      ?= cc
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+CFLAGS_release := -O2 -g -D_FORTIFY_SOURCE=2
+CFLAGS_san     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=undefined
+CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS_$(MODE)) -D_GNU_SOURCE -Ishared -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS := $(filter -fsanitize=%,$(CFLAGS_$(MODE)))
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+SHARED_SRC  := $(wildcard shared/*.c)
+FCGI_SRC    := $(wildcard fcgi/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
+CLI_SRC     := $(wildcard cli/*.c)
+CHECK_SRC   := $(wildcard tests/check_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+SHARED_OBJ := $(call obj,$(SHARED_SRC))
+PROGRAMS   := $(BUILD)/bin/kvmgate-fcgi $(BUILD)/bin/kvmgate-capture $(BUILD)/bin/kvmgate
+CHECKS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
+
+.PHONY: all build deps run start stop test unit integration bench clean
+.DEFAULT_GOAL := all
+
+all: deps-build
+	@$(MAKE) --no-print-directory build MODE=release
+	@mkdir -p bin && cp -f build/release/bin/* bin/
+
+build: $(PROGRAMS) $(CHECKS)
+
+deps-build:
+	@scripts/deps.sh build
+.PHONY: deps-build
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/bin/kvmgate-fcgi: $(call obj,$(FCGI_SRC)) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/kvmgate-capture: $(call obj,$(CAPTURE_SRC)) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/kvmgate: $(call obj,$(CLI_SRC)) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# A unit test links shared/; tests named check_fcgi_* or check_capture_* also link
+# that program's objects other than its main.o.
+prog_obj = $(filter-out %/main.o,$(call obj,$(1)))
+$(BUILD)/tests/check_fcgi_%: $(BUILD)/obj/tests/check_fcgi_%.o $(SHARED_OBJ) $(call prog_obj,$(FCGI_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/check_capture_%: $(BUILD)/obj/tests/check_capture_%.o $(SHARED_OBJ) $(call prog_obj,$(CAPTURE_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/check_%: $(BUILD)/obj/tests/check_%.o $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+
+run: all
+	@scripts/deps.sh run
+	@exec scripts/stack.sh run
+
+start: all
+	@scripts/deps.sh run
+	@scripts/stack.sh start
+
+stop:
+	@scripts/stack.sh stop
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build MODE=san
+	@$(MAKE) --no-print-directory unit integration MODE=san
+
+unit: build
+	@set -e; for t in $(CHECKS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+integration: build
+	@KVMGATE_BIN_DIR=$(CURDIR)/$(BUILD)/bin tests/integration/run.sh
+
+bench: all
+	@scripts/deps.sh test
+	@tests/bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

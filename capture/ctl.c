@@ -1,0 +1,213 @@
+/*
+ * ctl.c - the capture worker's control socket: a SOCK_SEQPACKET listener,
+ * one message per datagram, each checked against the message table before
+ * its handler runs. Handlers answer immediately; nothing here blocks.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "log.h"
+
+#define MAX_CLIENTS 256
+
+struct client {
+	struct watch w;
+	struct client *next;
+};
+
+static struct {
+	struct watch listener;
+	char path[108];
+	struct client *clients;
+	int nclients;
+} srv = { .listener = { .fd = -1 } };
+
+typedef size_t (*ctl_fn)(const struct ctl_hdr *h, const void *payload, void *reply);
+
+static size_t reply_hdr(void *reply, const struct ctl_hdr *req, uint16_t type,
+                        int32_t status, const void *payload, uint32_t len)
+{
+	struct ctl_hdr h = { CTL_VERSION, type, len, req->id, status };
+
+	memcpy(reply, &h, sizeof h);
+	if (len > 0)
+		memcpy((char *)reply + sizeof h, payload, len);
+	return sizeof h + len;
+}
+
+static size_t reply_error(void *reply, const struct ctl_hdr *req, int32_t status,
+                          const char *reason)
+{
+	return reply_hdr(reply, req, CTL_ERROR, status, reason, (uint32_t)strlen(reason) + 1);
+}
+
+static size_t on_ping(const struct ctl_hdr *h, const void *payload, void *reply)
+{
+	struct ctl_pong p = { cap.started_wall_ns, (uint32_t)getpid(), 0 };
+
+	return reply_hdr(reply, h, CTL_PONG, CTL_OK, &p, sizeof p);
+}
+
+static size_t on_stats(const struct ctl_hdr *h, const void *payload, void *reply)
+{
+	struct ctl_stats_reply r = { 0 };
+	struct shm_stats st;
+
+	shm_stats(cap.frames, &st);
+	r.uptime_ms = (now_mono_ns() - cap.started_mono_ns) / 1000000u;
+	r.shm_generation = st.generation;
+	r.sessions = cap.sessions;
+	r.slots_total = st.slots_total;
+	r.slots_used = st.slots_used;
+	return reply_hdr(reply, h, CTL_STATS_REPLY, CTL_OK, &r, sizeof r);
+}
+
+/* Requests this side answers; replies and unknown types are refused. */
+static const ctl_fn handlers[CTL__TYPES] = {
+	[CTL_PING] = on_ping,
+	[CTL_STATS] = on_stats,
+};
+
+size_t ctl_handle(const void *msg, size_t n, void *reply)
+{
+	struct ctl_hdr h = { 0 };
+	enum ctl_status st = ctl_check(msg, n);
+
+	if (n >= sizeof h)
+		memcpy(&h, msg, sizeof h);
+	if (st != CTL_OK) {
+		log_warnx("control message refused: type %u (%s), %zu bytes: %s", h.type,
+		          ctl_type_name(h.type), n,
+		          st == CTL_EVERSION ? "wrong version" : "bad type or size");
+		return reply_error(reply, &h, st, st == CTL_EVERSION
+		                   ? "protocol version mismatch" : "malformed message");
+	}
+	if (handlers[h.type] == NULL)
+		return reply_error(reply, &h, CTL_EBADMSG, "not a request");
+	return handlers[h.type](&h, (const char *)msg + sizeof h, reply);
+}
+
+static void client_close(struct client *c)
+{
+	struct client **pp = &srv.clients;
+
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	watch_del(&c->w);
+	close(c->w.fd);
+	free(c);
+	srv.nclients--;
+}
+
+static void on_client(struct watch *w, uint32_t events)
+{
+	struct client *c = (struct client *)w;
+	uint8_t msg[CTL_MAX_MSG], reply[CTL_MAX_MSG];
+	ssize_t n;
+
+	n = recv(w->fd, msg, sizeof msg, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	if ((size_t)n > sizeof msg) {
+		struct ctl_hdr h = { 0 };
+		memcpy(&h, msg, sizeof h);
+		log_warnx("control message of %zd bytes exceeds %d", n, CTL_MAX_MSG);
+		n = (ssize_t)reply_error(reply, &h, CTL_EBADMSG, "message too large");
+		(void)send(w->fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		return;
+	}
+	n = (ssize_t)ctl_handle(msg, (size_t)n, reply);
+	if (send(w->fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		client_close(c);
+}
+
+static void on_accept(struct watch *w, uint32_t events)
+{
+	for (;;) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *c;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("control socket accept");
+			return;
+		}
+		if (srv.nclients >= MAX_CLIENTS) {
+			log_warnx("control socket: %d clients already; refusing one", MAX_CLIENTS);
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof *c);
+		c->w.fd = fd;
+		c->w.on_ready = on_client;
+		if (watch_add(&c->w, EPOLLIN) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = srv.clients;
+		srv.clients = c;
+		srv.nclients++;
+	}
+}
+
+int ctl_server_open(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		log_warnx("control socket path too long: %s", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	snprintf(srv.path, sizeof srv.path, "%s", path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("control socket");
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		log_warn("control socket %s", path);
+		close(fd);
+		return -1;
+	}
+	srv.listener.fd = fd;
+	srv.listener.on_ready = on_accept;
+	if (watch_add(&srv.listener, EPOLLIN) < 0) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+void ctl_server_close(void)
+{
+	while (srv.clients != NULL)
+		client_close(srv.clients);
+	if (srv.listener.fd >= 0) {
+		watch_del(&srv.listener);
+		close(srv.listener.fd);
+		unlink(srv.path);
+		srv.listener.fd = -1;
+	}
+}

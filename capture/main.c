@@ -1,0 +1,116 @@
+/*
+ * main.c - kvmgate-capture: creates the frame store, opens the control
+ * socket and runs the event loop until SIGTERM or SIGINT. It is the only
+ * process that will talk to devices; it never blocks in a handler.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "conf.h"
+#include "log.h"
+
+struct capture cap = { .epoll_fd = -1 };
+
+static struct {
+	struct watch w;
+	bool stop;
+} sig = { .w = { .fd = -1 } };
+
+int watch_add(struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (epoll_ctl(cap.epoll_fd, EPOLL_CTL_ADD, w->fd, &ev) < 0) {
+		log_warn("epoll_ctl add fd %d", w->fd);
+		return -1;
+	}
+	return 0;
+}
+
+void watch_del(struct watch *w)
+{
+	if (epoll_ctl(cap.epoll_fd, EPOLL_CTL_DEL, w->fd, NULL) < 0)
+		log_warn("epoll_ctl del fd %d", w->fd);
+}
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->fd, &si, sizeof si) == sizeof si) {
+		log_info("signal %u: stopping", si.ssi_signo);
+		sig.stop = true;
+	}
+}
+
+static int open_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sig.w.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	sig.w.on_ready = on_signal;
+	if (sig.w.fd < 0) {
+		log_err("signalfd");
+		return -1;
+	}
+	return watch_add(&sig.w, EPOLLIN);
+}
+
+int main(int argc, char **argv)
+{
+	struct epoll_event events[64];
+	int rc = 1;
+
+	log_init("capture");
+	if (conf_load() < 0)
+		return 1;
+	cap.started_mono_ns = now_mono_ns();
+	cap.started_wall_ns = now_wall_ns();
+	cap.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (cap.epoll_fd < 0) {
+		log_err("epoll_create1");
+		return 1;
+	}
+	if (shm_create(conf_str(CONF_SHM_NAME), (uint32_t)conf_int(CONF_SHM_SLOTS),
+	               (uint32_t)conf_int(CONF_SHM_FRAME_MAX), &cap.frames) < 0) {
+		log_err("frame store %s", conf_str(CONF_SHM_NAME));
+		goto out;
+	}
+	if (open_signals() < 0 || ctl_server_open(conf_str(CONF_CAPTURE_SOCKET)) < 0)
+		goto out;
+	log_info("ready: control socket %s, frame store %s (%lld slots)",
+	         conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME),
+	         conf_int(CONF_SHM_SLOTS));
+
+	while (!sig.stop) {
+		int n = epoll_wait(cap.epoll_fd, events, (int)ARRAY_LEN(events), 1000);
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			struct watch *w = events[i].data.ptr;
+			w->on_ready(w, events[i].events);
+		}
+	}
+	rc = 0;
+out:
+	ctl_server_close();
+	shm_close(cap.frames);
+	if (sig.w.fd >= 0)
+		close(sig.w.fd);
+	close(cap.epoll_fd);
+	log_info("stopped");
+	return rc;
+}

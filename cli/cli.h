@@ -1,0 +1,19 @@
+/*
+ * cli.h - the kvmgate admin command: one function per subcommand.
+ *
+ * Each command gets its arguments after the subcommand name and returns the
+ * process exit status: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef KVMGATE_CLI_H
+#define KVMGATE_CLI_H
+
+#include "util.h"
+
+int cmd_migrate(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
+
+/* Applies every migration not yet applied; shared by migrate and init. */
+int migrate_all(bool verbose) MUSTCHECK;
+
+#endif

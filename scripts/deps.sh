@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kvmgate needs to build, run or test, and nothing else.
+# Usage: scripts/deps.sh [build|run|test]   (each set includes the ones before it)
+# As root it runs apt-get; otherwise it prints the exact command to run and fails.
+set -euo pipefail
+
+build=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
+       libssl-dev libwebsockets-dev libpq-dev libturbojpeg0-dev check)
+run=(postgresql nginx-light procps iproute2 curl ca-certificates)
+test=(jq)
+
+want=("${build[@]}")
+case "${1:-run}" in
+  build) ;;
+  run)  want+=("${run[@]}") ;;
+  test) want+=("${run[@]}" "${test[@]}") ;;
+  *) echo "usage: $0 [build|run|test]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "kvmgate needs these Debian packages: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's postgresql package also sets up a system cluster; kvmgate never uses it and
+# runs its own private cluster under KVMGATE_VAR_DIR (scripts/stack.sh).
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,152 @@
+/*
+ * db.c - one libpq connection per process, reconnected on demand.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static struct {
+	char *conninfo;
+	char app[64];
+	PGconn *conn;
+	char error[256];
+	bool unavailable;
+} db;
+
+void db_configure(const char *conninfo, const char *var_dir, const char *app)
+{
+	free(db.conninfo);
+	if (conninfo != NULL && *conninfo != '\0')
+		db.conninfo = xstrdup(conninfo);
+	else
+		db.conninfo = xasprintf("host=%s/pg/run dbname=kvmgate user=kvmgate", var_dir);
+	snprintf(db.app, sizeof db.app, "%s", app);
+}
+
+const char *db_conninfo(void)
+{
+	return db.conninfo;
+}
+
+static void set_error(const char *what, const char *detail)
+{
+	size_t n;
+
+	snprintf(db.error, sizeof db.error, "%s: %s", what, detail ? detail : "");
+	n = strlen(db.error);
+	while (n > 0 && (db.error[n - 1] == '\n' || db.error[n - 1] == ' '))
+		db.error[--n] = '\0';
+}
+
+PGconn *db_conn(void)
+{
+	/* Earlier keywords are defaults the conninfo (expanded from dbname) may override. */
+	const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+	const char *vals[] = { "3", db.app, db.conninfo, NULL };
+
+	if (db.conn != NULL && PQstatus(db.conn) == CONNECTION_OK)
+		return db.conn;
+	if (db.conninfo == NULL) {
+		set_error("database unavailable", "not configured");
+		return NULL;
+	}
+	if (db.conn != NULL)
+		PQfinish(db.conn);
+	db.conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(db.conn) != CONNECTION_OK) {
+		set_error("database unavailable", PQerrorMessage(db.conn));
+		db.unavailable = true;
+		PQfinish(db.conn);
+		db.conn = NULL;
+		return NULL;
+	}
+	db.unavailable = false;
+	return db.conn;
+}
+
+const char *db_last_error(void)
+{
+	return db.error;
+}
+
+bool db_unavailable(void)
+{
+	return db.unavailable;
+}
+
+PGresult *db_query_bin(const char *sql, int nparams, const char *const *params,
+                       const int *lengths, const int *formats)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		PGconn *c = db_conn();
+		PGresult *r;
+		ExecStatusType st;
+		bool idle;
+
+		if (c == NULL)
+			break;
+		idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+		r = PQexecParams(c, sql, nparams, NULL, params, lengths, formats, 0);
+		st = PQresultStatus(r);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			return r;
+		set_error("query failed", PQerrorMessage(c));
+		PQclear(r);
+		if (PQstatus(c) == CONNECTION_OK) {
+			db.unavailable = false;
+			log_warnx("%s", db.error);
+			return NULL;
+		}
+		/* The connection died under us (server restarted). Outside a
+		 * transaction the statement never ran, so one retry on a fresh
+		 * connection is safe; inside one, the transaction is lost. */
+		db.unavailable = true;
+		if (!idle)
+			break;
+	}
+	log_warnx("%s", db.error);
+	return NULL;
+}
+
+PGresult *db_query(const char *sql, int nparams, const char *const *params)
+{
+	return db_query_bin(sql, nparams, params, NULL, NULL);
+}
+
+int db_exec(const char *sql)
+{
+	PGresult *r = db_query(sql, 0, NULL);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int db_exec_script(const char *script)
+{
+	PGconn *c = db_conn();
+	PGresult *r;
+	int rc = 0;
+
+	if (c == NULL)
+		return -1;
+	r = PQexec(c, script);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_error("script failed", PQerrorMessage(c));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+void db_close(void)
+{
+	if (db.conn != NULL)
+		PQfinish(db.conn);
+	db.conn = NULL;
+}
