@@ -6,6 +6,7 @@
  * request it lets the request finish first.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ void worker_run(int listen_fd)
 	struct sigaction sa;
 	FCGX_Request fr;
 	struct request req;
+	char status[8], ms[24];
+	uint64_t elapsed;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_term;
@@ -46,7 +49,13 @@ void worker_run(int listen_fd)
 		busy = 1;
 		if (request_init(&req, &fr) == 0)
 			route_dispatch(&req);
-		metrics_observe(route_index(req.route), req.status, now_mono_ns() - req.start_ns);
+		elapsed = now_mono_ns() - req.start_ns;
+		metrics_observe(route_index(req.route), req.status, elapsed);
+		snprintf(status, sizeof status, "%d", req.status);
+		snprintf(ms, sizeof ms, "%.3f", (double)elapsed / 1e6);
+		log_fields(req.status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
+		           "method", req.method, "path", req.path, "status", status,
+		           "duration_ms", ms, "remote", req.remote_addr, NULL);
 		request_cleanup(&req);
 		FCGX_Finish_r(&fr);
 		busy = 0;

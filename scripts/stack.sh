@@ -8,7 +8,8 @@
 #   stack.sh status   says whether the stack of this var dir runs
 #   stack.sh db-stop | db-start   the private PostgreSQL alone (fault tests, maintenance)
 #
-# KVMGATE_VAR_DIR and KVMGATE_PORT keep several stacks apart. While it runs,
+# KVMGATE_VAR_DIR and KVMGATE_PORT keep several stacks apart. KVMGATE_NGINX=off
+# leaves nginx out (a container deployment runs it in its own container). While it runs,
 # the capture worker, the FastCGI supervisor and nginx are restarted if they die.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ port=${KVMGATE_PORT:-8080}
 bind=${KVMGATE_BIND:-127.0.0.1}
 bin=${KVMGATE_BIN_DIR:-$top/bin}
 max_body=${KVMGATE_MAX_BODY:-1048576}
+with_nginx=${KVMGATE_NGINX:-on}
 pidfile=$var/run/stack.pid
 url="http://$bind:$port"
 
@@ -96,8 +98,11 @@ db_stop() {
 
 declare -A pid=() started=() fails=()
 
-start_capture() { "$bin/kvmgate-capture" 2>>"$var/log/capture.log" & pid[capture]=$!; }
-start_fcgi()    { "$bin/kvmgate-fcgi" 2>>"$var/log/fcgi.log" & pid[fcgi]=$!; }
+# Logs go to <var>/log/<process>.log, or to the stack's stderr with KVMGATE_LOG_STDERR=1
+# (containers). KVMGATE_LOG_FILE, when set, wins over both.
+logto() { if [ "${KVMGATE_LOG_STDERR:-0}" = 1 ]; then echo /dev/stderr; else echo "$var/log/$1.log"; fi; }
+start_capture() { "$bin/kvmgate-capture" 2>>"$(logto capture)" & pid[capture]=$!; }
+start_fcgi()    { "$bin/kvmgate-fcgi" 2>>"$(logto fcgi)" & pid[fcgi]=$!; }
 start_nginx() {
   "$nginx" -c "$var/nginx/kvmgate.conf" -p "$var/nginx" -e "$var/log/nginx-error.log" \
     2>>"$var/log/nginx-error.log" &
@@ -137,7 +142,12 @@ banner() {
   say "  MCP        $url/mcp"
   say "  REST       $url/api/v1/"
   say "  health     $url/healthz   metrics $url/metrics"
-  [ -f "$var/admin-token" ] && say "  admin token ($var/admin-token): $(cat "$var/admin-token")"
+  # The token goes to a person's terminal, never into a log file.
+  if [ -t 2 ] || [ "${1:-}" = token ]; then
+    [ -f "$var/admin-token" ] && say "  admin token ($var/admin-token): $(cat "$var/admin-token")"
+  else
+    say "  admin token in $var/admin-token"
+  fi
   say "  logs       $var/log/"
 }
 
@@ -159,6 +169,17 @@ shutdown() {
   say "stopped"
 }
 
+# PostgreSQL up, migrations applied, and on first start the admin token made
+# and printed once, to whoever started the stack.
+setup() {
+  if [ -z "${DATABASE_URL:-}" ]; then
+    pg_init_vars
+    pg_setup
+    db_start
+  fi
+  "$bin/kvmgate" init | sed 's/^/kvmgate: /' >&2
+}
+
 cmd_run() {
   running && die "a stack already runs for $var (pid $(cat "$pidfile")); stop it first"
   for p in kvmgate-capture kvmgate-fcgi kvmgate; do
@@ -168,17 +189,16 @@ cmd_run() {
   stopping=""
   trap shutdown EXIT
   trap 'stopping=1' INT TERM
-  if [ -z "${DATABASE_URL:-}" ]; then
-    pg_init_vars
-    pg_setup
-    db_start
-  fi
-  "$bin/kvmgate" init | sed 's/^/kvmgate: /' >&2
-  render_nginx
+  setup
+  [ "$with_nginx" = on ] && render_nginx
   start_one capture
   start_one fcgi
-  start_one nginx
-  if wait_healthy 300; then banner; else say "not healthy yet; see $var/log/"; fi
+  if [ "$with_nginx" = on ]; then
+    start_one nginx
+    if wait_healthy 300; then banner; else say "not healthy yet; see $var/log/"; fi
+  else
+    say "running: capture worker and FastCGI on $KVMGATE_FCGI_LISTEN (nginx runs elsewhere)"
+  fi
 
   while [ -z "$stopping" ]; do
     local dead="" name=""
@@ -202,17 +222,19 @@ cmd_run() {
 }
 
 cmd_start() {
-  running && { say "already running (pid $(cat "$pidfile"))"; banner; return 0; }
+  running && { say "already running (pid $(cat "$pidfile"))"; banner token; return 0; }
+  # Setup runs here, so a first start's token reaches this terminal, not the log.
+  setup
   setsid "$0" run >"$var/log/stack.log" 2>&1 </dev/null &
   local child=$!
   for _ in $(seq 1 600); do
     if ! kill -0 "$child" 2>/dev/null; then
       tail -n 30 "$var/log/stack.log" >&2
+      if [ -n "${pgbin:-}" ]; then db_stop; fi
       die "the stack did not start"
     fi
     if grep -q '^kvmgate: running:' "$var/log/stack.log" 2>/dev/null; then
-      grep -E '^kvmgate: (organisation|admin API token|kvmg_)' "$var/log/stack.log" >&2 || true
-      banner
+      banner token
       return 0
     fi
     sleep 0.1

@@ -797,7 +797,7 @@ START_TEST(test_concurrent_readers)
 {
 	struct shm_store *w;
 	struct reader_report rep[CONC_READERS];
-	uint64_t published = 0, t0, total_frames = 0;
+	uint64_t published = 0, t0;
 	uint8_t *frame = malloc(CONC_FRAME_MAX);
 	int slot[CONC_SLOTS], rfd[CONC_READERS];
 	pid_t pid[CONC_READERS];
@@ -849,7 +849,6 @@ START_TEST(test_concurrent_readers)
 			(unsigned long long)rep[i].torn, (unsigned long long)rep[i].backwards,
 			(unsigned long long)rep[i].retries, (unsigned long long)rep[i].exhausted,
 			(unsigned long long)rep[i].other_err);
-		total_frames += rep[i].frames;
 	}
 	fprintf(stderr, "writer: %llu frames published\n", (unsigned long long)published);
 	ck_assert_uint_gt(published, 2000);
