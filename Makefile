@@ -48,34 +48,44 @@ deps-build:
 	@scripts/deps.sh build
 .PHONY: deps-build
 
+# Unit tests reach into the programs' headers.
+$(BUILD)/obj/tests/%.o: CFLAGS += -Ifcgi -Icapture
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/bin/kvmgate-fcgi: $(call obj,$(FCGI_SRC)) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/kvmgate-capture: $(call obj,$(CAPTURE_SRC)) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/kvmgate: $(call obj,$(CLI_SRC)) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links shared/; tests named check_fcgi_* or check_capture_* also link
 # that program's objects other than its main.o.
 prog_obj = $(filter-out %/main.o,$(call obj,$(1)))
 $(BUILD)/tests/check_fcgi_%: $(BUILD)/obj/tests/check_fcgi_%.o $(SHARED_OBJ) $(call prog_obj,$(FCGI_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 $(BUILD)/tests/check_capture_%: $(BUILD)/obj/tests/check_capture_%.o $(SHARED_OBJ) $(call prog_obj,$(CAPTURE_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 $(BUILD)/tests/check_%: $(BUILD)/obj/tests/check_%.o $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 run: all
 	@scripts/deps.sh run

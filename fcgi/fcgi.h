@@ -18,7 +18,7 @@
 struct request {
 	FCGX_Request *fcgx;
 	const char *method;		/* as sent: "GET", "POST", ... */
-	char *path;			/* percent-decoded, validated */
+	char *path;			/* percent-decoded, validated; NULL if unparsed */
 	char *query;			/* raw query string, "" when none */
 	struct { char *name, *value; } params[REQ_MAX_PARAMS];
 	int nparams;
@@ -41,6 +41,13 @@ struct request {
  * duplicate query parameters). Returns 0, or the HTTP status to answer.
  */
 int request_init(struct request *req, FCGX_Request *fcgx);
+
+/*
+ * Splits and decodes a raw request URI into req->path, req->query and
+ * req->params. Returns 0, or 400/414 with the reason in err; what it
+ * allocated is released by request_cleanup either way.
+ */
+int request_parse_uri(struct request *req, const char *uri, char *err, size_t errlen);
 
 /* Reads the body, refusing more than KVMGATE_MAX_BODY. Returns 0 or a status. */
 int request_read_body(struct request *req);

@@ -115,10 +115,36 @@ static int parse_query(struct request *req, char *err, size_t errlen)
 	return 0;
 }
 
+int request_parse_uri(struct request *req, const char *uri, char *err, size_t errlen)
+{
+	const char *q;
+	size_t plen;
+
+	if (uri == NULL || uri[0] != '/') {
+		snprintf(err, errlen, "malformed URL");
+		return 400;
+	}
+	q = strchr(uri, '?');
+	plen = q ? (size_t)(q - uri) : strlen(uri);
+	if (plen > PATH_MAX_LEN || (q && strlen(q + 1) > QUERY_MAX_LEN)) {
+		snprintf(err, errlen, "URL longer than %d characters", PATH_MAX_LEN);
+		return 414;
+	}
+	req->query = xstrdup(q ? q + 1 : "");
+	req->path = url_decode(uri, plen, false);
+	if (req->path == NULL) {
+		snprintf(err, errlen,
+		         "malformed URL: invalid percent-encoding or control character in the path");
+		return 400;
+	}
+	return parse_query(req, err, errlen) < 0 ? 400 : 0;
+}
+
 int request_init(struct request *req, FCGX_Request *fcgx)
 {
-	const char *uri, *rid, *q;
-	char err[128];
+	const char *uri, *rid;
+	char err[160];
+	int status;
 
 	memset(req, 0, sizeof *req);
 	req->fcgx = fcgx;
@@ -126,7 +152,7 @@ int request_init(struct request *req, FCGX_Request *fcgx)
 	req->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
 	req->remote_addr = FCGX_GetParam("REMOTE_ADDR", fcgx->envp);
 	rid = FCGX_GetParam("REQUEST_ID", fcgx->envp);
-	if (rid != NULL && strlen(rid) < sizeof req->request_id &&
+	if (rid != NULL && *rid != '\0' && strlen(rid) < sizeof req->request_id &&
 	    strspn(rid, "0123456789abcdefABCDEF-") == strlen(rid))
 		snprintf(req->request_id, sizeof req->request_id, "%s", rid);
 	else {
@@ -141,33 +167,10 @@ int request_init(struct request *req, FCGX_Request *fcgx)
 		req->remote_addr = "";
 
 	uri = FCGX_GetParam("REQUEST_URI", fcgx->envp);
-	if (uri == NULL || uri[0] != '/') {
-		req->path = xstrdup("");
-		req->query = xstrdup("");
-		resp_error(req, 400, "bad_request", "malformed URL");
-		return 400;
-	}
-	q = strchr(uri, '?');
-	req->query = xstrdup(q ? q + 1 : "");
-	if ((size_t)((q ? q : uri + strlen(uri)) - uri) > PATH_MAX_LEN ||
-	    strlen(req->query) > QUERY_MAX_LEN) {
-		req->path = xstrdup("");
-		resp_error(req, 414, "uri_too_long", "URL longer than %d characters",
-		           PATH_MAX_LEN);
-		return 414;
-	}
-	req->path = url_decode(uri, (size_t)((q ? q : uri + strlen(uri)) - uri), false);
-	if (req->path == NULL) {
-		req->path = xstrdup("");
-		resp_error(req, 400, "bad_request",
-		           "malformed URL: invalid percent-encoding or control character in the path");
-		return 400;
-	}
-	if (parse_query(req, err, sizeof err) < 0) {
-		resp_error(req, 400, "bad_request", "%s", err);
-		return 400;
-	}
-	return 0;
+	status = request_parse_uri(req, uri, err, sizeof err);
+	if (status != 0)
+		resp_error(req, status, status == 414 ? "uri_too_long" : "bad_request", "%s", err);
+	return status;
 }
 
 int request_read_body(struct request *req)
@@ -216,6 +219,8 @@ void request_cleanup(struct request *req)
 	}
 	free(req->path);
 	free(req->query);
+	req->nparams = 0;
+	req->path = req->query = NULL;
 	free(req->body);
 	buf_free(&req->headers);
 	log_set_request(NULL);

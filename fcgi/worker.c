@@ -54,7 +54,7 @@ void worker_run(int listen_fd)
 		snprintf(status, sizeof status, "%d", req.status);
 		snprintf(ms, sizeof ms, "%.3f", (double)elapsed / 1e6);
 		log_fields(req.status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
-		           "method", req.method, "path", req.path, "status", status,
+		           "method", req.method, "path", req.path ? req.path : "", "status", status,
 		           "duration_ms", ms, "remote", req.remote_addr, NULL);
 		request_cleanup(&req);
 		FCGX_Finish_r(&fr);
