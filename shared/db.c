@@ -9,12 +9,17 @@
 
 #include "log.h"
 
+#define MAX_PREPARED 256
+
 static struct {
 	char *conninfo;
 	char app[64];
 	PGconn *conn;
 	char error[256];
 	bool unavailable;
+	/* Statements prepared on this connection, by the address of their text. */
+	const char *prepared[MAX_PREPARED];
+	int nprepared;
 } db;
 
 void db_configure(const char *conninfo, const char *var_dir, const char *app)
@@ -56,6 +61,7 @@ PGconn *db_conn(void)
 	}
 	if (db.conn != NULL)
 		PQfinish(db.conn);
+	db.nprepared = 0;
 	db.conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(db.conn) != CONNECTION_OK) {
 		set_error("database unavailable", PQerrorMessage(db.conn));
@@ -78,6 +84,37 @@ bool db_unavailable(void)
 	return db.unavailable;
 }
 
+/*
+ * Returns the name of sql's prepared statement on c, preparing it on first
+ * use; NULL when the table is full (the caller then runs it unprepared) or
+ * when preparing fails (*failed set, error recorded).
+ */
+static const char *prepared_name(PGconn *c, const char *sql, int nparams, char name[16],
+                                 bool *failed)
+{
+	PGresult *r;
+	int i;
+
+	*failed = false;
+	for (i = 0; i < db.nprepared && db.prepared[i] != sql; i++)
+		;
+	snprintf(name, 16, "k%d", i);
+	if (i < db.nprepared)
+		return name;
+	if (i == MAX_PREPARED)
+		return NULL;
+	r = PQprepare(c, name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		set_error("prepare failed", PQerrorMessage(c));
+		PQclear(r);
+		*failed = true;
+		return NULL;
+	}
+	PQclear(r);
+	db.prepared[db.nprepared++] = sql;
+	return name;
+}
+
 PGresult *db_query_bin(const char *sql, int nparams, const char *const *params,
                        const int *lengths, const int *formats)
 {
@@ -85,17 +122,25 @@ PGresult *db_query_bin(const char *sql, int nparams, const char *const *params,
 		PGconn *c = db_conn();
 		PGresult *r;
 		ExecStatusType st;
-		bool idle;
+		bool idle, failed;
+		char namebuf[16];
+		const char *name;
 
 		if (c == NULL)
 			break;
 		idle = PQtransactionStatus(c) == PQTRANS_IDLE;
-		r = PQexecParams(c, sql, nparams, NULL, params, lengths, formats, 0);
-		st = PQresultStatus(r);
-		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-			return r;
-		set_error("query failed", PQerrorMessage(c));
-		PQclear(r);
+		name = prepared_name(c, sql, nparams, namebuf, &failed);
+		if (failed) {
+			r = NULL;
+		} else {
+			r = name ? PQexecPrepared(c, name, nparams, params, lengths, formats, 0)
+			         : PQexecParams(c, sql, nparams, NULL, params, lengths, formats, 0);
+			st = PQresultStatus(r);
+			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+				return r;
+			set_error("query failed", PQerrorMessage(c));
+			PQclear(r);
+		}
 		if (PQstatus(c) == CONNECTION_OK) {
 			db.unavailable = false;
 			log_warnx("%s", db.error);

@@ -36,6 +36,8 @@ bool db_unavailable(void);
 
 /*
  * Runs one parameterised statement (text parameters; NULL means SQL NULL).
+ * sql must be a string constant: it is prepared once per connection, keyed
+ * by its address, so a hot query is planned once, not per call.
  * On success returns a result the caller must PQclear(); on failure logs
  * once and returns NULL. A statement that fails because the connection was
  * lost before it ran is retried once on a fresh connection.

@@ -21,9 +21,14 @@ enum token_result token_lookup(const char *token, struct token_identity *out)
 		"JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id "
 		"WHERE t.hash = $1 AND t.revoked_at IS NULL "
 		"  AND (t.expires_at IS NULL OR t.expires_at > now())";
-	/* last_used_at is kept to the minute, so a busy token is not a write per call. */
+	/* last_used_at is kept to the minute, so a busy token is not a write per
+	 * call; of concurrent requests one writes it and the others skip the row
+	 * rather than queue behind its commit. */
 	static const char touch[] =
-		"UPDATE api_tokens SET last_used_at = now() WHERE id = $1";
+		"UPDATE api_tokens SET last_used_at = now() WHERE id = ("
+		"  SELECT id FROM api_tokens WHERE id = $1"
+		"  AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
+		"  FOR UPDATE SKIP LOCKED)";
 	uint8_t hash[TOKEN_HASH_LEN];
 	const char *params[1] = { (const char *)hash };
 	const int lengths[1] = { TOKEN_HASH_LEN };

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make bench: starts a release stack on a free port and measures it with wrk
+# (keep-alive, 2 threads). Prints requests/s and p50/p99 latency per route, for
+# the default 16 workers and for a single worker, and the ratio between them.
+# Figures, not assertions: nothing here fails on a slow machine.
+set -euo pipefail
+. "$(dirname "$0")/../integration/lib.sh"
+export KVMGATE_BIN_DIR=$top/bin
+duration=${BENCH_SECONDS:-5}
+conns=${BENCH_CONNECTIONS:-16}
+trap 'cleanup_stacks' EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
+
+# measure URL [header]: prints "req/s p50_ms p99_ms"
+measure() {
+  local url=$1 hdr=${2:-} out
+  # Warm-up: every worker opens its PostgreSQL connection and prepares its
+  # statements before anything is counted.
+  wrk -t2 -c"$conns" -d1s ${hdr:+-H "$hdr"} "$url" >/dev/null
+  if [ -n "$hdr" ]; then
+    out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency -H "$hdr" "$url")
+  else
+    out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "$url")
+  fi
+  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec/ { rps = $2 }
+    END { printf "%.0f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
+}
+
+printf '%-34s %8s %10s %9s %9s\n' route workers "req/s" "p50 ms" "p99 ms"
+declare -A rps
+for w in 16 1; do
+  WORKERS=$w new_stack s >/dev/null
+  for route in "/index.html (nginx static)|/index.html|" \
+               "/metrics (no I/O)|/metrics|" \
+               "/api/v1/me (token lookup in PG)|/api/v1/me|Authorization: Bearer $s_token" \
+               "/healthz (PG + capture ping)|/healthz|"; do
+    IFS='|' read -r name path hdr <<<"$route"
+    read -r r p50 p99 < <(measure "$s_url$path" "$hdr")
+    rps["$name/$w"]=$r
+    printf '%-34s %8s %10s %9s %9s\n' "$name" "$w" "$r" "$p50" "$p99"
+  done
+  stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
+done
+echo
+echo "scaling, 16 workers vs 1 (same machine, same run):"
+for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG + capture ping)"; do
+  awk -v a="${rps[$name/16]}" -v b="${rps[$name/1]}" -v n="$name" \
+    'BEGIN { printf "  %-34s %.2fx\n", n, a / b }'
+done
+echo "($(nproc) cores, wrk -t2 -c$conns -d${duration}s, keep-alive to nginx, FastCGI over a unix socket)"
