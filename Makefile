@@ -35,7 +35,7 @@ SHARED_OBJ := $(call obj,$(SHARED_SRC))
 PROGRAMS   := $(BUILD)/bin/kvmgate-fcgi $(BUILD)/bin/kvmgate-capture $(BUILD)/bin/kvmgate
 CHECKS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 
-.PHONY: all build deps run start stop test unit integration bench clean
+.PHONY: all build deps run start stop test unit integration bench clean fuzz fuzz-smoke
 .DEFAULT_GOAL := all
 
 all: deps-build
@@ -87,6 +87,27 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/check_%.o $(SHARED_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
+# libFuzzer targets for the parsers of outside bytes, built with clang.
+# `make fuzz` runs each for FUZZ_SECONDS; `make test` runs a fixed number of inputs.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+              -Ishared -Ifcgi -Icapture $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZERS := build/fuzz/fuzz_url build/fuzz/fuzz_ctl
+build/fuzz/fuzz_url: tests/fuzz/fuzz_url.c $(SHARED_SRC) $(filter-out fcgi/main.c,$(FCGI_SRC))
+build/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
+$(FUZZERS):
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n tests/fuzz/seeds/$$n; done
+
+fuzz-smoke: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); echo "== $$n"; \
+	  $$f -runs=200000 -seed=1 tests/fuzz/seeds/$$n 2>&1 | tail -n 2; done
+
 run: all
 	@scripts/deps.sh run
 	@exec scripts/stack.sh run
@@ -101,7 +122,7 @@ stop:
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build MODE=san
-	@$(MAKE) --no-print-directory unit integration MODE=san
+	@$(MAKE) --no-print-directory unit fuzz-smoke integration MODE=san
 
 unit: build
 	@set -e; for t in $(CHECKS); do echo "== $$t"; CK_FORK=yes $$t; done

@@ -7,7 +7,7 @@ set -euo pipefail
 build=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
        libssl-dev libwebsockets-dev libpq-dev libturbojpeg0-dev check)
 run=(postgresql nginx-light procps iproute2 curl ca-certificates)
-test=(jq wrk docker-compose)
+test=(jq wrk docker-compose clang libclang-rt-14-dev)
 
 want=("${build[@]}")
 case "${1:-run}" in
