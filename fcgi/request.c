@@ -22,7 +22,8 @@ static const struct { int code; const char *reason; } reasons[] = {
 	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
 	{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 406, "Not Acceptable" },
 	{ 409, "Conflict" }, { 411, "Length Required" }, { 413, "Content Too Large" },
-	{ 415, "Unsupported Media Type" }, { 422, "Unprocessable Content" },
+	{ 415, "Unsupported Media Type" }, { 421, "Misdirected Request" },
+	{ 422, "Unprocessable Content" },
 	{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
 	{ 502, "Bad Gateway" }, { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
 };
@@ -247,9 +248,12 @@ void resp_body(struct request *req, int status, const char *content_type,
 	req->sent = true;
 	req->status = status;
 	/* libfcgi's own printf knows no %zu: the head is built here. */
-	buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	           "Cache-Control: no-store\r\n%s\r\n",
-	           status, reason(status), content_type, len,
+	buf_printf(&head, "Status: %d %s\r\n", status, reason(status));
+	if (content_type != NULL)
+		buf_printf(&head, "Content-Type: %s\r\n", content_type);
+	if (status != 204)	/* RFC 9110 8.6: a 204 carries no Content-Length */
+		buf_printf(&head, "Content-Length: %zu\r\n", len);
+	buf_printf(&head, "Cache-Control: no-store\r\n%s\r\n",
 	           req->headers.data ? req->headers.data : "");
 	FCGX_PutStr(head.data, (int)head.len, req->fcgx->out);
 	buf_free(&head);

@@ -1,6 +1,7 @@
 /*
  * route.c - the route table, and the single place where a request is checked
- * before its handler runs: method, query parameters, body, authentication.
+ * before its handler runs: method, query parameters, Host and Origin, body,
+ * authentication.
  * Later authorisation (roles, policies, grants) plugs into authorise() too.
  */
 #include <stdio.h>
@@ -13,9 +14,12 @@
 static const char *const no_params[] = { NULL };
 
 static const struct route routes[] = {
-	{ "GET", "/healthz",   h_healthz, 0,          no_params },
-	{ "GET", "/metrics",   h_metrics, 0,          no_params },
-	{ "GET", "/api/v1/me", h_me,      ROUTE_AUTH, no_params },
+	{ "GET",    "/healthz",   h_healthz,    0,                         no_params },
+	{ "GET",    "/metrics",   h_metrics,    0,                         no_params },
+	{ "GET",    "/api/v1/me", h_me,         ROUTE_AUTH,                no_params },
+	{ "POST",   "/mcp",       h_mcp_post,   ROUTE_AUTH | ROUTE_ORIGIN, no_params },
+	{ "GET",    "/mcp",       h_mcp_get,    ROUTE_AUTH | ROUTE_ORIGIN, no_params },
+	{ "DELETE", "/mcp",       h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params },
 };
 
 int route_count(void)
@@ -28,9 +32,16 @@ const char *route_name(int i)
 	return i >= 0 && i < route_count() ? routes[i].path : "other";
 }
 
+/* Routes sharing a path share the index of the first, so metrics name each path once. */
 int route_index(const struct route *r)
 {
-	return r ? (int)(r - routes) : route_count();
+	int i;
+
+	if (r == NULL)
+		return route_count();
+	for (i = 0; strcmp(routes[i].path, r->path) != 0; i++)
+		;
+	return i;
 }
 
 static bool method_matches(const struct route *r, const char *method)
@@ -84,6 +95,7 @@ void route_dispatch(struct request *req)
 {
 	struct buf allow = BUF_INIT;
 	const struct route *path_match = NULL;
+	int rc;
 
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
 		if (strcmp(routes[i].path, req->path) != 0)
@@ -118,12 +130,13 @@ void route_dispatch(struct request *req)
 			return;
 		}
 	}
+	if ((req->route->flags & ROUTE_ORIGIN) && origin_check(req) < 0)
+		return;
 	if (request_read_body(req) != 0 || authorise(req) < 0)
 		return;
-	if (req->route->handler(req) != 0 && !req->sent)
-		resp_error(req, 500, "internal", "internal error");
+	rc = req->route->handler(req);
 	if (!req->sent) {
-		log_errx("handler for %s returned without a response", req->route->path);
+		log_errx("handler for %s returned %d without a response", req->route->path, rc);
 		resp_error(req, 500, "internal", "internal error");
 	}
 }

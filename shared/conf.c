@@ -54,6 +54,10 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"append logs to this file instead of stderr" },
 	[CONF_ORG] = { "KVMGATE_ORG", CONF_STRING, "default", 0, 0,
 		"name of the first organisation `kvmgate init` creates" },
+	[CONF_ALLOWED_HOSTS] = { "KVMGATE_ALLOWED_HOSTS", CONF_STRING, "127.0.0.1,localhost,[::1]", 0, 0,
+		"Host names /mcp answers to, comma-separated, each with or without :port" },
+	[CONF_ALLOWED_ORIGINS] = { "KVMGATE_ALLOWED_ORIGINS", CONF_STRING, "", 0, 0,
+		"browser origins allowed besides those on an allowed host (scheme://host[:port], comma-separated)" },
 };
 
 static char *values[CONF__COUNT];

@@ -1,0 +1,580 @@
+/*
+ * tools.c - the MCP tool table and the machinery around it: tools/list with
+ * a cursor, tools/call with the caller's scopes and the arguments checked
+ * against the tool's declared input schema before its handler runs.
+ *
+ * A tool is a row: name, human text, schemas as JSON text (parsed once per
+ * process), annotations, the scope it needs and its handler (tools_*.c).
+ * Schemas use a small subset of JSON Schema that tool_check_args()
+ * understands completely; check_fcgi_tools keeps every row inside it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi.h"
+#include "log.h"
+
+/* JSON text written as C tokens: JSON({"type": "object"}) is its string. */
+#define JSON(...) #__VA_ARGS__
+
+/* More tools than any client pages through; 1.x SDK clients read one page. */
+#define TOOLS_PAGE 100
+#define CURSOR_PREFIX "tools:"
+
+static const struct tool tools[] = {
+	{
+		.name = "get_server_info",
+		.title = "Gateway information",
+		.description =
+			"Describes this kvmgate gateway and the caller: gateway version, the MCP "
+			"protocol version of this session, the organisation, user, role and token "
+			"scopes the calls act with, and whether the capture worker (which talks "
+			"to the devices) is running and for how long. Takes no arguments.",
+		.input_schema = JSON({"type": "object", "properties": {},
+		                      "additionalProperties": false}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.scope = TOOL_SCOPE_READ,
+		.fn = tool_get_server_info,
+	},
+	{
+		.name = "list_devices",
+		.title = "List devices",
+		.description =
+			"Lists the IP-KVMs and BMCs of the caller's organisation, ordered by name: "
+			"id, name, kind (nanokvm, pikvm, ami or vnc), base URL, tags and whether "
+			"the device is enabled. Filter by kind or tag; disabled devices are left "
+			"out unless include_disabled is true. An empty list means no device "
+			"matches, not an error.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"kind": {"type": "string", "enum": ["nanokvm", "pikvm", "ami", "vnc"],
+				         "description": "only devices of this kind"},
+				"tag": {"type": "string", "minLength": 1, "maxLength": 64,
+				        "description": "only devices carrying this tag"},
+				"include_disabled": {"type": "boolean",
+				                     "description": "also list disabled devices (default false)"},
+				"limit": {"type": "integer", "minimum": 1, "maximum": 500,
+				          "description": "at most this many devices (default 100)"}
+			},
+			"additionalProperties": false
+		}),
+		.output_schema = JSON({
+			"type": "object",
+			"properties": {
+				"devices": {"type": "array", "items": {
+					"type": "object",
+					"properties": {
+						"id": {"type": "integer"},
+						"name": {"type": "string"},
+						"kind": {"type": "string", "enum": ["nanokvm", "pikvm", "ami", "vnc"]},
+						"base_url": {"type": "string"},
+						"tags": {"type": "array", "items": {"type": "string"}},
+						"enabled": {"type": "boolean"}
+					},
+					"required": ["id", "name", "kind", "base_url", "tags", "enabled"]
+				}},
+				"truncated": {"type": "boolean"}
+			},
+			"required": ["devices", "truncated"]
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.scope = TOOL_SCOPE_READ,
+		.fn = tool_list_devices,
+	},
+};
+
+/* Parsed schemas, [i][0] input and [i][1] output; owned here for the process's life. */
+static json_object *schemas[ARRAY_LEN(tools)][2];
+
+int tool_count(void)
+{
+	return (int)ARRAY_LEN(tools);
+}
+
+const struct tool *tool_at(int i)
+{
+	return i >= 0 && i < tool_count() ? &tools[i] : NULL;
+}
+
+static json_object *parsed_schema(int i, int which)
+{
+	const char *text = which ? tools[i].output_schema : tools[i].input_schema;
+
+	if (text == NULL || schemas[i][which] != NULL)
+		return schemas[i][which];
+	schemas[i][which] = json_tokener_parse(text);
+	if (!json_object_is_type(schemas[i][which], json_type_object)) {
+		log_errx("tool %s: the %s schema is not a JSON object", tools[i].name,
+		         which ? "output" : "input");
+		abort();
+	}
+	return schemas[i][which];
+}
+
+json_object *tool_input_schema(int i)
+{
+	return parsed_schema(i, 0);
+}
+
+json_object *tool_output_schema(int i)
+{
+	return parsed_schema(i, 1);
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+static void add_text(struct tool_result *res, const char *text)
+{
+	json_object *b = json_object_new_object();
+
+	json_object_object_add(b, "type", json_object_new_string("text"));
+	json_object_object_add(b, "text", json_object_new_string(text));
+	json_object_array_add(res->content, b);
+}
+
+static void add_textv(struct tool_result *res, const char *fmt, va_list ap)
+{
+	char *s;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	add_text(res, s);
+	free(s);
+}
+
+void tool_text(struct tool_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_textv(res, fmt, ap);
+	va_end(ap);
+}
+
+void tool_fail(struct tool_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_textv(res, fmt, ap);
+	va_end(ap);
+	res->is_error = true;
+}
+
+void tool_structured(struct tool_result *res, json_object *o)
+{
+	json_object_put(res->structured);
+	res->structured = o;
+	add_text(res, json_object_to_json_string_ext(o,
+	         JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* ---- argument checks ----------------------------------------------------- */
+
+/* JSON Schema types of the subset, with the words a message uses for them. */
+static const struct {
+	const char *name, *phrase;
+} types[] = {
+	{ "string", "a string" }, { "integer", "an integer" },
+	{ "number", "a number" }, { "boolean", "true or false" },
+};
+
+/* Keywords the subset understands, at the top and for a property. */
+static const char *const top_keywords[] = {
+	"type", "properties", "required", "additionalProperties", "$schema", "title",
+	"description",
+};
+static const char *const prop_keywords[] = {
+	"type", "enum", "minimum", "maximum", "minLength", "maxLength", "title",
+	"description", "default",
+};
+
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *type_phrase(const char *type)
+{
+	for (size_t i = 0; i < ARRAY_LEN(types); i++)
+		if (strcmp(types[i].name, type) == 0)
+			return types[i].phrase;
+	return type;
+}
+
+/* What a JSON value is, for "must be X, not Y". */
+static const char *value_phrase(json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:	return "null";
+	case json_type_boolean:	return "a boolean";
+	case json_type_double:	return "a number";
+	case json_type_int:	return "an integer";
+	case json_type_object:	return "an object";
+	case json_type_array:	return "an array";
+	case json_type_string:	return "a string";
+	}
+	return "something else";
+}
+
+static bool is_number(json_object *v)
+{
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+static bool has_type(json_object *v, const char *type)
+{
+	if (strcmp(type, "string") == 0)
+		return json_object_is_type(v, json_type_string);
+	if (strcmp(type, "boolean") == 0)
+		return json_object_is_type(v, json_type_boolean);
+	if (strcmp(type, "number") == 0)
+		return is_number(v);
+	if (strcmp(type, "integer") == 0) {
+		double d = json_object_get_double(v);
+		/* JSON Schema counts 3.0 as an integer; json-c parses it as a double.
+		 * Within +-2^53 the cast is exact for integers (and NaN fails both). */
+		return json_object_is_type(v, json_type_int) ||
+		       (json_object_is_type(v, json_type_double) && d > -9007199254740992.0 &&
+		        d < 9007199254740992.0 && d == (double)(int64_t)d);
+	}
+	return false;
+}
+
+/* Unicode code points in UTF-8 text (the tokenizer has validated it). */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* A number keyword of a property schema into *out; false when absent. */
+static bool number_keyword(json_object *prop, const char *key, double *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(prop, key, &v) || !is_number(v))
+		return false;
+	*out = json_object_get_double(v);
+	return true;
+}
+
+/* Joins the JSON texts of an array's items with ", " (strings without quotes). */
+static void join_values(json_object *arr, struct buf *b)
+{
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		buf_printf(b, "%s%s", i ? ", " : "", json_object_is_type(e, json_type_string)
+		           ? json_object_get_string(e) : json_object_to_json_string(e));
+	}
+}
+
+/* Checks one argument against its property schema. */
+static int check_value(const char *key, json_object *prop, json_object *v,
+                       char *why, size_t len)
+{
+	json_object *kw;
+	const char *type = NULL;
+	double bound;
+
+	if (json_object_object_get_ex(prop, "type", &kw))
+		type = json_object_get_string(kw);
+	if (type != NULL && !has_type(v, type)) {
+		snprintf(why, len, "Argument '%.64s' must be %s, not %s.", key, type_phrase(type),
+		         value_phrase(v));
+		return -1;
+	}
+	if (json_object_object_get_ex(prop, "enum", &kw)) {
+		struct buf b = BUF_INIT;
+		size_t i, n = json_object_array_length(kw);
+
+		for (i = 0; i < n && !json_object_equal(v, json_object_array_get_idx(kw, i)); i++)
+			;
+		if (i == n) {
+			join_values(kw, &b);
+			snprintf(why, len, "Argument '%.64s' must be one of: %s.", key, b.data);
+			buf_free(&b);
+			return -1;
+		}
+	}
+	if (is_number(v) && number_keyword(prop, "minimum", &bound) &&
+	    json_object_get_double(v) < bound) {
+		snprintf(why, len, "Argument '%.64s' must be at least %g.", key, bound);
+		return -1;
+	}
+	if (is_number(v) && number_keyword(prop, "maximum", &bound) &&
+	    json_object_get_double(v) > bound) {
+		snprintf(why, len, "Argument '%.64s' must be at most %g.", key, bound);
+		return -1;
+	}
+	if (json_object_is_type(v, json_type_string) && number_keyword(prop, "maxLength", &bound) &&
+	    (double)utf8_chars(json_object_get_string(v)) > bound) {
+		snprintf(why, len, "Argument '%.64s' must be at most %g characters long.", key, bound);
+		return -1;
+	}
+	if (json_object_is_type(v, json_type_string) && number_keyword(prop, "minLength", &bound) &&
+	    (double)utf8_chars(json_object_get_string(v)) < bound) {
+		snprintf(why, len, "Argument '%.64s' must be at least %g character%s long.", key,
+		         bound, bound == 1 ? "" : "s");
+		return -1;
+	}
+	return 0;
+}
+
+int tool_check_args(json_object *schema, json_object *args, char *why, size_t len)
+{
+	json_object *props = NULL, *required, *extra, *prop;
+
+	if (!json_object_is_type(args, json_type_object)) {
+		snprintf(why, len, "The arguments must be a JSON object, not %s.", value_phrase(args));
+		return -1;
+	}
+	json_object_object_get_ex(schema, "properties", &props);
+	if (json_object_object_get_ex(schema, "required", &required)) {
+		for (size_t i = 0; i < json_object_array_length(required); i++) {
+			const char *name = json_object_get_string(json_object_array_get_idx(required, i));
+			if (!json_object_object_get_ex(args, name, NULL)) {
+				snprintf(why, len, "Missing required argument '%s'.", name);
+				return -1;
+			}
+		}
+	}
+	json_object_object_foreach(args, key, value) {
+		if (props != NULL && json_object_object_get_ex(props, key, &prop)) {
+			if (check_value(key, prop, value, why, len) < 0)
+				return -1;
+			continue;
+		}
+		if (json_object_object_get_ex(schema, "additionalProperties", &extra) &&
+		    json_object_is_type(extra, json_type_boolean) && !json_object_get_boolean(extra)) {
+			struct buf b = BUF_INIT;
+			if (props != NULL) {
+				json_object_object_foreach(props, name, unused) {
+					(void)unused;
+					buf_printf(&b, "%s%s", b.len ? ", " : "", name);
+				}
+			}
+			snprintf(why, len, "Unknown argument '%.64s'; %s%s.", key,
+			         b.len ? "this tool accepts: " : "this tool takes no arguments",
+			         b.len ? b.data : "");
+			buf_free(&b);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether one property schema stays inside the subset. */
+static bool prop_supported(const char *name, json_object *prop, char *why, size_t len)
+{
+	json_object *t, *e;
+	bool known = false;
+
+	if (!json_object_is_type(prop, json_type_object) ||
+	    !json_object_object_get_ex(prop, "type", &t)) {
+		snprintf(why, len, "property '%s' has no type", name);
+		return false;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(types); i++)
+		known |= strcmp(types[i].name, json_object_get_string(t)) == 0;
+	if (!known) {
+		snprintf(why, len, "property '%s' has unsupported type '%s'", name,
+		         json_object_get_string(t));
+		return false;
+	}
+	json_object_object_foreach(prop, k, unused) {
+		(void)unused;
+		if (!in_list(k, prop_keywords, ARRAY_LEN(prop_keywords))) {
+			snprintf(why, len, "property '%s': unsupported keyword '%s'", name, k);
+			return false;
+		}
+	}
+	if (json_object_object_get_ex(prop, "enum", &e) &&
+	    (!json_object_is_type(e, json_type_array) || json_object_array_length(e) == 0)) {
+		snprintf(why, len, "property '%s': enum must be a non-empty array", name);
+		return false;
+	}
+	return true;
+}
+
+bool tool_schema_supported(json_object *schema, char *why, size_t len)
+{
+	json_object *v, *props = NULL;
+
+	if (!json_object_is_type(schema, json_type_object) ||
+	    !json_object_object_get_ex(schema, "type", &v) ||
+	    strcmp(json_object_get_string(v), "object") != 0) {
+		snprintf(why, len, "the schema is not of type object");
+		return false;
+	}
+	json_object_object_foreach(schema, key, unused) {
+		(void)unused;
+		if (!in_list(key, top_keywords, ARRAY_LEN(top_keywords))) {
+			snprintf(why, len, "unsupported keyword '%s'", key);
+			return false;
+		}
+	}
+	if (json_object_object_get_ex(schema, "additionalProperties", &v) &&
+	    !json_object_is_type(v, json_type_boolean)) {
+		snprintf(why, len, "additionalProperties must be a boolean");
+		return false;
+	}
+	if (json_object_object_get_ex(schema, "properties", &props)) {
+		if (!json_object_is_type(props, json_type_object)) {
+			snprintf(why, len, "properties must be an object");
+			return false;
+		}
+		json_object_object_foreach(props, name, prop)
+			if (!prop_supported(name, prop, why, len))
+				return false;
+	}
+	if (json_object_object_get_ex(schema, "required", &v)) {
+		if (!json_object_is_type(v, json_type_array)) {
+			snprintf(why, len, "required must be an array");
+			return false;
+		}
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			json_object *n = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(n, json_type_string) || props == NULL ||
+			    !json_object_object_get_ex(props, json_object_get_string(n), NULL)) {
+				snprintf(why, len, "required names an undeclared property");
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* ---- tools/list and tools/call ------------------------------------------- */
+
+static bool visible(const struct tool *t, const struct token_identity *who)
+{
+	return t->scope == TOOL_SCOPE_READ ? who->scope_read : who->scope_write;
+}
+
+/* The tool object tools/list shows for row i; the caller owns it. */
+static json_object *tool_json(int i)
+{
+	const struct tool *t = &tools[i];
+	json_object *o = json_object_new_object(), *a = json_object_new_object(), *copy = NULL;
+
+	json_object_object_add(o, "name", json_object_new_string(t->name));
+	json_object_object_add(o, "title", json_object_new_string(t->title));
+	json_object_object_add(o, "description", json_object_new_string(t->description));
+	if (json_object_deep_copy(parsed_schema(i, 0), &copy, NULL) != 0)
+		abort();
+	json_object_object_add(o, "inputSchema", copy);
+	if (t->output_schema != NULL) {
+		copy = NULL;
+		if (json_object_deep_copy(parsed_schema(i, 1), &copy, NULL) != 0)
+			abort();
+		json_object_object_add(o, "outputSchema", copy);
+	}
+	json_object_object_add(a, "title", json_object_new_string(t->title));
+	json_object_object_add(a, "readOnlyHint", json_object_new_boolean(t->hints.read_only));
+	json_object_object_add(a, "destructiveHint", json_object_new_boolean(t->hints.destructive));
+	json_object_object_add(a, "idempotentHint", json_object_new_boolean(t->hints.idempotent));
+	json_object_object_add(a, "openWorldHint", json_object_new_boolean(t->hints.open_world));
+	json_object_object_add(o, "annotations", a);
+	return o;
+}
+
+int mcp_tools_list(struct mcp_call *c, json_object *params, json_object **result)
+{
+	json_object *cursor = NULL, *list;
+	long long start = 0;
+	int nvisible = 0, seen = 0, shown = 0;
+	const char *err;
+
+	for (int i = 0; i < tool_count(); i++)
+		nvisible += visible(&tools[i], &c->req->who);
+	if (params != NULL && json_object_object_get_ex(params, "cursor", &cursor) &&
+	    cursor != NULL) {
+		const char *s = json_object_get_string(cursor);
+		if (!json_object_is_type(cursor, json_type_string) ||
+		    strncmp(s, CURSOR_PREFIX, strlen(CURSOR_PREFIX)) != 0 ||
+		    parse_ll(s + strlen(CURSOR_PREFIX), 1, nvisible - 1, &start, &err) < 0)
+			return mcp_fail(c, RPC_INVALID_PARAMS, "Invalid cursor");
+	}
+	list = json_object_new_array();
+	for (int i = 0; i < tool_count() && shown < TOOLS_PAGE; i++) {
+		if (!visible(&tools[i], &c->req->who) || seen++ < start)
+			continue;
+		json_object_array_add(list, tool_json(i));
+		shown++;
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "tools", list);
+	if (start + shown < nvisible) {
+		char next[32];
+		snprintf(next, sizeof next, CURSOR_PREFIX "%lld", start + shown);
+		json_object_object_add(*result, "nextCursor", json_object_new_string(next));
+	}
+	return RPC_OK;
+}
+
+int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result)
+{
+	struct tool_result res = { NULL, NULL, false };
+	json_object *v, *args = NULL, *empty = NULL;
+	const char *name;
+	char why[512], tag[9];
+	int i, rc;
+
+	if (params == NULL || !json_object_object_get_ex(params, "name", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return mcp_fail(c, RPC_INVALID_PARAMS, "tools/call needs params.name, a tool name");
+	name = json_object_get_string(v);
+	for (i = 0; i < tool_count(); i++)
+		if (strcmp(tools[i].name, name) == 0 && visible(&tools[i], &c->req->who))
+			break;
+	if (i == tool_count())
+		return mcp_fail(c, RPC_INVALID_PARAMS, "Unknown tool: %.128s", name);
+	if (json_object_object_get_ex(params, "arguments", &args) && args != NULL &&
+	    !json_object_is_type(args, json_type_object))
+		return mcp_fail(c, RPC_INVALID_PARAMS, "arguments must be an object");
+	if (args == NULL)
+		args = empty = json_object_new_object();
+
+	res.content = json_object_new_array();
+	if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
+		tool_fail(&res, "%s", why);
+		rc = RPC_OK;
+	} else {
+		rc = tools[i].fn(c, args, &res);
+	}
+	if (rc == RPC_OK && !res.is_error && tools[i].output_schema != NULL &&
+	    res.structured == NULL) {
+		log_errx("tool %s returned no structured content for its output schema", name);
+		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "internal error in tool %s", name);
+	}
+	snprintf(tag, sizeof tag, "%.8s", c->session.id);
+	log_fields(rc != RPC_OK ? LOG_LVL_WARN : LOG_LVL_INFO, "mcp tool call", "tool", name,
+	           "session", tag, "result", rc != RPC_OK ? "protocol error"
+	           : res.is_error ? "tool error" : "ok", NULL);
+	if (rc == RPC_OK) {
+		*result = json_object_new_object();
+		json_object_object_add(*result, "content", res.content);
+		if (res.structured != NULL && !res.is_error)
+			json_object_object_add(*result, "structuredContent", res.structured);
+		else
+			json_object_put(res.structured);
+		json_object_object_add(*result, "isError", json_object_new_boolean(res.is_error));
+	} else {
+		json_object_put(res.content);
+		json_object_put(res.structured);
+	}
+	json_object_put(empty);
+	return rc;
+}
