@@ -12,17 +12,37 @@ trap 'cleanup_stacks' EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
 
-# measure URL [header]: prints "req/s p50_ms p99_ms"
+# mcp_script VAR URL TOKEN BODY: writes a wrk script POSTing one JSON-RPC message
+# on a fresh MCP session.
+mcp_script() {
+  local var=$1 url=$2 token=$3 body=$4 sid
+  sid=$(curl -s -D - -o /dev/null "$url/mcp" -H "Authorization: Bearer $token" \
+          -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+          -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' |
+        tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" { print $2 }')
+  cat >"$var/bench.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["Authorization"] = "Bearer $token"
+wrk.headers["Mcp-Session-Id"] = "$sid"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+LUA
+  echo "$var/bench.lua"
+}
+
+# measure URL [header-or-lua-script]: prints "req/s p50_ms p99_ms"
 measure() {
-  local url=$1 hdr=${2:-} out
+  local url=$1 hdr=${2:-} out args=()
+  case "$hdr" in
+    *.lua) args=(-s "$hdr") ;;
+    ?*)    args=(-H "$hdr") ;;
+  esac
   # Warm-up: every worker opens its PostgreSQL connection and prepares its
   # statements before anything is counted.
-  wrk -t2 -c"$conns" -d1s ${hdr:+-H "$hdr"} "$url" >/dev/null
-  if [ -n "$hdr" ]; then
-    out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency -H "$hdr" "$url")
-  else
-    out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "$url")
-  fi
+  wrk -t2 -c"$conns" -d1s "${args[@]}" "$url" >/dev/null
+  out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "${args[@]}" "$url")
   if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -37,7 +57,9 @@ for w in 16 1; do
   for route in "/index.html (nginx static)|/index.html|" \
                "/metrics (no I/O)|/metrics|" \
                "/api/v1/me (token lookup in PG)|/api/v1/me|Authorization: Bearer $s_token" \
-               "/healthz (PG + capture ping)|/healthz|"; do
+               "/healthz (PG + capture ping)|/healthz|" \
+               "MCP ping|/mcp|$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":2,"method":"ping"}')" \
+               "MCP tools/call list_devices|/mcp|$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_devices","arguments":{}}}')"; do
     IFS='|' read -r name path hdr <<<"$route"
     read -r r p50 p99 < <(measure "$s_url$path" "$hdr")
     rps["$name/$w"]=$r
@@ -47,7 +69,8 @@ for w in 16 1; do
 done
 echo
 echo "scaling, 16 workers vs 1 (same machine, same run):"
-for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG + capture ping)"; do
+for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG + capture ping)" \
+            "MCP ping" "MCP tools/call list_devices"; do
   awk -v a="${rps[$name/16]}" -v b="${rps[$name/1]}" -v n="$name" \
     'BEGIN { printf "  %-34s %.2fx\n", n, a / b }'
 done
