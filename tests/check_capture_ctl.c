@@ -17,6 +17,7 @@
 
 #include "capture.h"
 #include "ctl.h"
+#include "check_run.h"
 
 static char seg[64], sock[108];
 
@@ -264,11 +265,5 @@ static Suite *ctl_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ctl_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(ctl_suite());
 }

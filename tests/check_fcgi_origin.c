@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fcgi.h"
+#include "check_run.h"
 
 #define HOSTS "127.0.0.1,localhost,[::1]"
 
@@ -86,11 +87,5 @@ static Suite *origin_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(origin_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(origin_suite());
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fcgi.h"
+#include "check_run.h"
 
 static const struct {
 	const char *uri;
@@ -106,11 +107,5 @@ static Suite *request_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(request_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(request_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fcgi.h"
+#include "check_run.h"
 
 /* A schema using every keyword of the supported subset. */
 static const char test_schema[] =
@@ -283,11 +284,5 @@ static Suite *tools_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tools_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(tools_suite());
 }

@@ -14,6 +14,7 @@
 #include "crypt.h"
 #include "log.h"
 #include "util.h"
+#include "check_run.h"
 
 static const struct {
 	const char *in;
@@ -204,11 +205,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(util_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(util_suite());
 }
