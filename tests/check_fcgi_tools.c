@@ -143,7 +143,7 @@ START_TEST(test_tool_table)
 END_TEST
 
 /* A request of a caller with the given scopes, enough for the tool methods. */
-static void fake_call(struct request *req, struct mcp_call *c, bool read, bool write)
+static void call_as(struct request *req, struct mcp_call *c, bool read, bool write)
 {
 	memset(req, 0, sizeof *req);
 	memset(c, 0, sizeof *c);
@@ -154,16 +154,23 @@ static void fake_call(struct request *req, struct mcp_call *c, bool read, bool w
 	snprintf(c->session.protocol_version, sizeof c->session.protocol_version, "2025-11-25");
 }
 
-/* tools/list with params (JSON text or NULL); returns the code, *out the result. */
-static int list(struct mcp_call *c, const char *params, json_object **out)
+typedef int rpc_fn(struct mcp_call *c, json_object *params, json_object **result);
+
+/* Runs a method handler with params (JSON text or NULL); returns the code, *out the result. */
+static int rpc(rpc_fn *fn, struct mcp_call *c, const char *params, json_object **out)
 {
 	json_object *p = params ? json_tokener_parse(params) : NULL;
 	int rc;
 
 	*out = NULL;
-	rc = mcp_tools_list(c, p, out);
+	rc = fn(c, p, out);
 	json_object_put(p);
 	return rc;
+}
+
+static int list(struct mcp_call *c, const char *params, json_object **out)
+{
+	return rpc(mcp_tools_list, c, params, out);
 }
 
 START_TEST(test_list_scopes_and_cursor)
@@ -177,7 +184,7 @@ START_TEST(test_list_scopes_and_cursor)
 		"{\"cursor\":\"tools:1x\"}",
 	};
 
-	fake_call(&req, &c, true, false);
+	call_as(&req, &c, true, false);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
 	ck_assert(json_object_object_get_ex(r, "tools", &tools));
 	ck_assert_int_eq((int)json_object_array_length(tools), tool_count());
@@ -210,23 +217,16 @@ START_TEST(test_list_scopes_and_cursor)
 	}
 
 	/* A token without the read scope sees none of the read tools. */
-	fake_call(&req, &c, false, true);
+	call_as(&req, &c, false, true);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
 	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(r, "tools")), 0);
 	json_object_put(r);
 }
 END_TEST
 
-/* tools/call with params (JSON text); returns the code, *out the result. */
 static int call(struct mcp_call *c, const char *params, json_object **out)
 {
-	json_object *p = json_tokener_parse(params);
-	int rc;
-
-	*out = NULL;
-	rc = mcp_tools_call(c, p, out);
-	json_object_put(p);
-	return rc;
+	return rpc(mcp_tools_call, c, params, out);
 }
 
 START_TEST(test_call_refusals)
@@ -236,7 +236,7 @@ START_TEST(test_call_refusals)
 	json_object *r, *content;
 	const char *text;
 
-	fake_call(&req, &c, true, true);
+	call_as(&req, &c, true, true);
 	ck_assert_int_eq(call(&c, "{\"name\":\"no_such_tool\"}", &r), RPC_INVALID_PARAMS);
 	ck_assert_str_eq(c.error, "Unknown tool: no_such_tool");
 	ck_assert_int_eq(call(&c, "{}", &r), RPC_INVALID_PARAMS);
@@ -262,7 +262,7 @@ START_TEST(test_call_refusals)
 	json_object_put(r);
 
 	/* Hidden from a token without the scope, as if it did not exist. */
-	fake_call(&req, &c, false, true);
+	call_as(&req, &c, false, true);
 	ck_assert_int_eq(call(&c, "{\"name\":\"list_devices\"}", &r), RPC_INVALID_PARAMS);
 	ck_assert_str_eq(c.error, "Unknown tool: list_devices");
 }

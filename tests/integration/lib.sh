@@ -75,6 +75,17 @@ http() {
   rm -f "$out" "$hdrs"
 }
 
+# count_ok N URL [curl args...]: how many of N GETs answer 200.
+count_ok() {
+  local n=$1 url=$2 good=0
+  shift 2
+  for _ in $(seq 1 "$n"); do
+    http GET "$url" "$@"
+    [ "$status" = 200 ] && good=$((good + 1))
+  done
+  echo "$good"
+}
+
 # jqr FILTER: runs jq on the last body.
 jqr() { printf '%s' "$body" | jq -r "$1" 2>/dev/null; }
 

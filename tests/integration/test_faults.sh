@@ -19,12 +19,8 @@ for _ in $(seq 1 50); do
 done
 check "a killed worker is replaced (4 workers again, the victim gone)" \
   bash -c "[ \$(pgrep -P $sup | wc -l) -eq 4 ] && ! pgrep -P $sup | grep -qx $victim"
-good=0
-for _ in $(seq 1 40); do
-  http GET "$s_url/api/v1/me" "${auth[@]}"
-  [ "$status" = 200 ] && good=$((good + 1))
-done
-check "requests succeed while and after a worker dies (40/40)" [ "$good" = 40 ]
+check "requests succeed while and after a worker dies (40/40)" \
+  [ "$(count_ok 40 "$s_url/api/v1/me" "${auth[@]}")" = 40 ]
 http GET "$s_url/metrics"
 check "metrics count the worker restart" \
   grep -qE '^kvmgate_fcgi_worker_restarts_total [1-9]' <<<"$body"
@@ -64,12 +60,8 @@ expect_error 503 database_unavailable "a request needing the database"
 http GET "$s_url/metrics"
 check "metrics still answer without the database" [ "$status" = 200 ]
 stack_cmd "$s_var" "$s_port" db-start
-good=0
-for _ in $(seq 1 8); do
-  http GET "$s_url/api/v1/me" "${auth[@]}"
-  [ "$status" = 200 ] && good=$((good + 1))
-done
-check "requests succeed again once PostgreSQL is back (8/8, every worker reconnects)" [ "$good" = 8 ]
+check "requests succeed again once PostgreSQL is back (8/8, every worker reconnects)" \
+  [ "$(count_ok 8 "$s_url/api/v1/me" "${auth[@]}")" = 8 ]
 http GET "$s_url/healthz"
 check "healthz green again" [ "$status" = 200 ]
 check "no part of the stack restarted for it" \
