@@ -25,7 +25,8 @@ LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 SHARED_SRC  := $(wildcard shared/*.c)
-FCGI_SRC    := $(wildcard fcgi/*.c)
+# fcgi/fixtures.c goes only into the test build of the FastCGI program.
+FCGI_SRC    := $(filter-out fcgi/fixtures.c,$(wildcard fcgi/*.c))
 CAPTURE_SRC := $(wildcard capture/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 CHECK_SRC   := $(wildcard tests/check_*.c)
@@ -34,6 +35,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 SHARED_OBJ := $(call obj,$(SHARED_SRC))
 PROGRAMS   := $(BUILD)/bin/kvmgate-fcgi $(BUILD)/bin/kvmgate-capture $(BUILD)/bin/kvmgate
 CHECKS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
+FIXTURES   := $(BUILD)/tests/kvmgate-fcgi-fixtures
 
 .PHONY: all build deps run start stop test unit integration bench clean fuzz fuzz-smoke
 .DEFAULT_GOAL := all
@@ -42,7 +44,7 @@ all: deps-build
 	@$(MAKE) --no-print-directory build MODE=release
 	@mkdir -p bin && cp -f build/release/bin/* bin/
 
-build: $(PROGRAMS) $(CHECKS)
+build: $(PROGRAMS) $(CHECKS) $(FIXTURES)
 
 deps-build:
 	@scripts/deps.sh build
@@ -57,6 +59,12 @@ $(BUILD)/obj/%.o: %.c
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/bin/kvmgate-fcgi: $(call obj,$(FCGI_SRC)) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The FastCGI program with the MCP conformance fixtures, for tests only.
+$(FIXTURES): $(call obj,$(FCGI_SRC) fcgi/fixtures.c) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

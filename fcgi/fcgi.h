@@ -32,6 +32,8 @@ struct request {
 	/* response */
 	int status;
 	bool sent;
+	bool streaming;			/* resp_stream_begin() sent the head */
+	bool stream_broken;		/* a write to the client failed */
 	struct buf headers;		/* extra header lines, CRLF-terminated */
 };
 
@@ -63,6 +65,19 @@ void request_cleanup(struct request *req);
 
 /* Adds a response header line; name and value must not contain CR or LF. */
 void resp_header(struct request *req, const char *name, const char *value);
+
+/*
+ * Starts a 200 response whose body is written piece by piece (an event
+ * stream): the head goes out at once with the headers added so far, no
+ * Content-Length, Cache-Control: no-cache and X-Accel-Buffering: no.
+ */
+void resp_stream_begin(struct request *req, const char *content_type);
+
+/*
+ * Writes and flushes one piece of a streamed body. Returns 0, or -1 once
+ * the client is gone (later writes are skipped).
+ */
+int resp_stream_write(struct request *req, const char *data, size_t len);
 
 /* Sends a JSON body; takes ownership of body. */
 void resp_json(struct request *req, int status, json_object *body);
@@ -134,6 +149,7 @@ int h_mcp_delete(struct request *req);
 /* JSON-RPC error codes: what an MCP method or tool handler returns besides 0. */
 enum rpc_code {
 	RPC_OK = 0,
+	RPC_CANCELLED = 1,		/* not sent: the call was cancelled, no response */
 	RPC_PARSE_ERROR = -32700,	/* invalid JSON */
 	RPC_INVALID_REQUEST = -32600,	/* not JSON-RPC 2.0, batch, re-initialize */
 	RPC_METHOD_NOT_FOUND = -32601,
@@ -141,20 +157,31 @@ enum rpc_code {
 	RPC_INTERNAL_ERROR = -32603,
 	RPC_BAD_REQUEST = -32000,	/* transport: no session header, bad version */
 	RPC_SESSION_NOT_FOUND = -32001,	/* unknown, ended or expired session */
+	RPC_RESOURCE_NOT_FOUND = -32002,
 };
 
 #define MCP_SESSION_ID_LEN 32		/* lowercase hex of 16 random bytes */
+#define MCP_ID_MAX 256			/* longest request id accepted, as JSON text */
 
 /* The session a request belongs to, as read from mcp_sessions. */
 struct mcp_session {
 	char id[MCP_SESSION_ID_LEN + 1];
 	char protocol_version[16];
+	char log_level[12];		/* "" until the client sets one: all levels */
+	bool elicit_form;		/* the client can answer form elicitation */
+	bool sampling;			/* the client can answer sampling/createMessage */
 };
 
 /* One JSON-RPC request being answered; lives on the handler's stack. */
 struct mcp_call {
 	struct request *req;		/* req->who is the caller */
 	struct mcp_session session;	/* empty id during initialize */
+	json_object *id;		/* the request's id; points into the message */
+	char id_text[MCP_ID_MAX + 1];	/* id as JSON text: how other workers name it */
+	json_object *progress_token;	/* NULL, or points into the message */
+	double progress;		/* last progress value sent */
+	bool can_stream;		/* the client accepts text/event-stream */
+	bool streaming;			/* the response is an event stream (stream.c) */
 	char error[256];		/* message of the error a handler returns */
 };
 
@@ -164,6 +191,84 @@ struct mcp_call {
  */
 int mcp_fail(struct mcp_call *c, enum rpc_code code, const char *fmt, ...)
 	PRINTF_LIKE(3, 4);
+
+/* ---- stream.c: a call answered as an event stream ------------------------ */
+
+/*
+ * Turns c's response into an event stream (when the client accepts one)
+ * and makes the call reachable by notifications/cancelled. Returns 0, or -1
+ * when the client does not accept a stream or the call could not be
+ * registered; the call then runs without notifications.
+ */
+int mcp_stream_begin(struct mcp_call *c);
+
+/* Sends msg (taken) as one event. Returns 0, or -1 when not streaming or the client left. */
+int mcp_stream_send(struct mcp_call *c, json_object *msg);
+
+/* Unregisters a streaming call; the response has been sent (or dropped). */
+void mcp_stream_end(struct mcp_call *c);
+
+/*
+ * notifications/progress for the request's progressToken, if it has one and
+ * the call streams; progress must grow (smaller values are not sent).
+ * total <= 0 and message NULL are left out.
+ */
+void mcp_progress(struct mcp_call *c, double progress, double total, const char *message);
+
+/* notifications/message at an RFC 5424 level name, if the session's level lets it through. */
+void mcp_log(struct mcp_call *c, const char *level, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/*
+ * Waits ms milliseconds, or less if the call is cancelled meanwhile.
+ * Returns RPC_OK, or RPC_CANCELLED: the handler then returns it at once.
+ */
+int mcp_sleep(struct mcp_call *c, int ms);
+
+/*
+ * Sends a request (elicitation/create, sampling/createMessage) to the
+ * client on the call's stream and waits up to timeout_ms for the answer,
+ * which arrives as a separate POST. Takes params. Returns RPC_OK with
+ * *result (the caller owns it), the client's error code with its message
+ * in c->error, RPC_CANCELLED, or RPC_INTERNAL_ERROR (no stream, timeout).
+ */
+int mcp_client_request(struct mcp_call *c, const char *method, json_object *params,
+                       int timeout_ms, json_object **result);
+
+/* The name of the boolean argument a destructive tool takes for mcp_confirm(). */
+#define MCP_CONFIRM_ARG "confirm"
+
+/* ---- inflight.c: exchanges of a streaming call other workers reach -------- */
+
+enum inflight_event { INFLIGHT_NONE, INFLIGHT_ANSWER, INFLIGHT_CANCELLED, INFLIGHT_ERROR };
+
+/* Registers a running call (rpc id as JSON text) and listens for its news. 0 or -1. */
+int inflight_open(const char *session, const char *call_id) MUSTCHECK;
+
+/* Unregisters it and stops listening. */
+void inflight_close(const char *session, const char *call_id);
+
+/* Registers / drops a request sent to the client whose answer the call awaits. */
+int inflight_expect(const char *session, const char *request_id) MUSTCHECK;
+void inflight_forget(const char *session, const char *request_id);
+
+/*
+ * Waits up to timeout_ms for the call to be cancelled (or its session to
+ * end) or, when request_id is not NULL, for that request's answer (*answer,
+ * the whole JSON-RPC response; the caller owns it). Returns what happened;
+ * INFLIGHT_NONE when the time ran out.
+ */
+enum inflight_event inflight_wait(const char *session, const char *call_id,
+                                  const char *request_id, int timeout_ms,
+                                  json_object **answer);
+
+/*
+ * From the worker that received the message: marks the call cancelled, or
+ * stores the answer (JSON text of the response), and wakes the waiter.
+ * Returns 1 when such a call or request was waiting, 0 when none, -1 on a
+ * database error.
+ */
+int inflight_cancel(const char *session, const char *call_id);
+int inflight_answer(const char *session, const char *request_id, const char *message);
 
 /* ---- tools.c: the tool table, argument checks, tools/list and tools/call - */
 
@@ -197,8 +302,17 @@ struct tool {
 		bool read_only, destructive, idempotent, open_world;
 	} hints;
 	enum tool_scope scope;		/* tokens without it neither see nor call it */
+	bool streams;			/* answers as an event stream when the client
+					 * accepts one: it logs, asks the client or is
+					 * long enough to cancel */
 	tool_fn *fn;
 };
+
+/*
+ * Adds a table of n more tools after the built-in ones. Only the test build
+ * of the FastCGI program calls it (fixtures.c, for the conformance suite).
+ */
+void tools_register(const struct tool *rows, int n);
 
 /* The tool table, in the order tools/list returns it. */
 int tool_count(void);
@@ -235,10 +349,128 @@ void tool_fail(struct tool_result *res, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Sets res's structured content, taking ownership of o, and adds it as a JSON text block. */
 void tool_structured(struct tool_result *res, json_object *o);
 
+/* Appends a content block (image, audio, resource, ...) to res, taking it. */
+void tool_content(struct tool_result *res, json_object *block);
+
+/*
+ * The confirmation a destructive tool asks for before acting, described by
+ * the sentence action ("Power off srv-01?"). When the session's client can
+ * show a form, the user is asked through elicitation on the call's stream
+ * (the MCP_CONFIRM_ARG argument is then ignored: the model cannot answer
+ * for the user); otherwise the tool must have been called with
+ * MCP_CONFIRM_ARG true. Returns RPC_OK with *yes telling whether to act;
+ * when not, res already says why and what to do. RPC_CANCELLED when the
+ * call was cancelled while asking.
+ */
+int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
+                struct tool_result *res, bool *yes);
+
 /* ---- tools_server.c: tools about the gateway itself ---------------------- */
 
 tool_fn tool_get_server_info;
 tool_fn tool_list_devices;
+
+/* ---- devices.c: a device of the caller's organisation by id or name ------ */
+
+#define DEVICE_NAME_MAX 100
+
+struct device_ref {
+	long long id;
+	char name[DEVICE_NAME_MAX + 1];
+	char kind[16];
+	bool enabled;
+};
+
+/*
+ * Finds the device ref names (its name, or its id in decimal) in who's
+ * organisation. Returns 0 with *d filled, 1 when there is none (another
+ * organisation's device included), -1 when the database is unavailable.
+ */
+int device_find(const struct token_identity *who, const char *ref, struct device_ref *d);
+
+/*
+ * Appends to values (an array) up to max names of who's devices starting
+ * with prefix, ignoring case, in name order; *more tells whether there are
+ * others. Returns 0 or -1 (database unavailable).
+ */
+int device_complete(const struct token_identity *who, const char *prefix, json_object *values,
+                    int max, bool *more);
+
+/* ---- resources.c: resources, resource templates, reading them ------------ */
+
+/*
+ * A resource, or a resource template when uri holds one {name} part (it
+ * matches 1 to 128 characters of [A-Za-z0-9._-], handed to read as var).
+ */
+struct resource {
+	const char *uri;
+	const char *name;
+	const char *title;
+	const char *description;
+	const char *mime_type;
+	enum tool_scope scope;		/* tokens without it neither see nor read it */
+	bool subscribable;		/* resources/subscribe accepts it */
+	/* Completes the template's {name} part; NULL: no completion. */
+	int (*complete)(struct mcp_call *c, const char *prefix, json_object *values, bool *more);
+	/* Appends the contents of uri to contents; RPC_OK or an rpc_code via mcp_fail(). */
+	int (*read)(struct mcp_call *c, const char *uri, const char *var, json_object *contents);
+};
+
+/* Adds a table of n more resources after the built-in ones (the test build's fixtures). */
+void resources_register(const struct resource *rows, int n);
+
+/* Whether any resource can be subscribed to (the initialize result says so). */
+bool resources_subscribable(void);
+
+/* A contents entry {uri, mimeType, text} or {uri, mimeType, blob: base64}; the caller owns it. */
+json_object *resource_text(const char *uri, const char *mime_type, const char *text);
+json_object *resource_blob(const char *uri, const char *mime_type, const void *data, size_t len);
+
+/* MCP methods resources/list, resources/templates/list, resources/read, resources/(un)subscribe. */
+int mcp_resources_list(struct mcp_call *c, json_object *params, json_object **result);
+int mcp_resources_templates(struct mcp_call *c, json_object *params, json_object **result);
+int mcp_resources_read(struct mcp_call *c, json_object *params, json_object **result);
+int mcp_resources_subscribe(struct mcp_call *c, json_object *params, json_object **result);
+
+/* The template whose {name} completion/complete asks for, by its uri; NULL if none. */
+const struct resource *resource_template(const char *uri);
+
+/* ---- prompts.c: prompts and argument completion -------------------------- */
+
+#define PROMPT_ARGS_MAX 4
+
+struct prompt_arg {
+	const char *name;
+	const char *description;
+	bool required;
+	bool device;			/* names a device: completed from the device list */
+	const char *absent;		/* what the text says when an optional one is missing */
+};
+
+/*
+ * A prompt: either text, a user message with {arg} parts replaced by the
+ * arguments, or get, which appends messages itself.
+ */
+struct prompt {
+	const char *name;
+	const char *title;
+	const char *description;
+	struct prompt_arg args[PROMPT_ARGS_MAX];
+	enum tool_scope scope;
+	const char *text;
+	int (*get)(struct mcp_call *c, json_object *args, json_object *messages);
+};
+
+/* Adds a table of n more prompts after the built-in ones (the test build's fixtures). */
+void prompts_register(const struct prompt *rows, int n);
+
+/* {"role": role, "content": content (taken)}; the caller owns it. */
+json_object *prompt_message(const char *role, json_object *content);
+
+/* MCP methods prompts/list, prompts/get and completion/complete. */
+int mcp_prompts_list(struct mcp_call *c, json_object *params, json_object **result);
+int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **result);
+int mcp_complete(struct mcp_call *c, json_object *params, json_object **result);
 
 /* ---- metrics.c: counters shared by all workers -------------------------- */
 

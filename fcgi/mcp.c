@@ -9,13 +9,17 @@
  * JSON, JSON-RPC shape, session); then a request goes to its method in the
  * table below. Sessions live in PostgreSQL, so any worker serves any call;
  * reading one is a single indexed query. Responses are one application/json
- * body, or one SSE event for a client that accepts only text/event-stream.
+ * body, one SSE event for a client that accepts only text/event-stream, or
+ * an event stream for a call that sends notifications or asks the client
+ * something (stream.c). A cancellation or an answer from the client is
+ * handed to the worker running the call through inflight.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "db.h"
 #include "fcgi.h"
@@ -68,11 +72,19 @@ static const struct mcp_method {
 	method_fn *fn;
 	unsigned flags;
 } methods[] = {
-	{ "initialize",       m_initialize,   METHOD_OPENS_SESSION },
-	{ "ping",             m_ping,         0 },
-	{ "logging/setLevel", m_set_level,    0 },
-	{ "tools/list",       mcp_tools_list, 0 },
-	{ "tools/call",       mcp_tools_call, 0 },
+	{ "initialize",               m_initialize,              METHOD_OPENS_SESSION },
+	{ "ping",                     m_ping,                    0 },
+	{ "logging/setLevel",         m_set_level,               0 },
+	{ "tools/list",               mcp_tools_list,            0 },
+	{ "tools/call",               mcp_tools_call,            0 },
+	{ "resources/list",           mcp_resources_list,        0 },
+	{ "resources/templates/list", mcp_resources_templates,   0 },
+	{ "resources/read",           mcp_resources_read,        0 },
+	{ "resources/subscribe",      mcp_resources_subscribe,   0 },
+	{ "resources/unsubscribe",    mcp_resources_subscribe,   0 },
+	{ "prompts/list",             mcp_prompts_list,          0 },
+	{ "prompts/get",              mcp_prompts_get,           0 },
+	{ "completion/complete",      mcp_complete,              0 },
 };
 
 enum session_status { SESSION_LIVE, SESSION_GONE, SESSION_DB_ERROR };
@@ -101,11 +113,19 @@ static json_object *envelope(json_object *id)
 	return o;
 }
 
-/* Sends body (taken) as JSON, or for an SSE-only client a 200 as one event. */
+/*
+ * Sends body (taken): as the last event of a streaming call, as JSON, or
+ * for an SSE-only client a 200 as one event.
+ */
 static void send_message(struct exchange *x, int status, json_object *body)
 {
 	struct buf b = BUF_INIT;
 
+	if (x->call.streaming) {
+		if (mcp_stream_send(&x->call, body) < 0)
+			log_info("the client left before the response of a streamed call");
+		return;
+	}
 	if (!x->sse || status != 200) {
 		resp_json(x->call.req, status, body);
 		return;
@@ -229,7 +249,16 @@ static int classify(struct exchange *x, const char **why)
 			*why = "id must be a string or an integer";
 			return -1;
 		}
+		if (strlen(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+		           JSON_C_TO_STRING_NOSLASHESCAPE)) > MCP_ID_MAX) {
+			*why = "id is too long (at most " STR(MCP_ID_MAX) " bytes as JSON)";
+			return -1;
+		}
 		x->id = v;
+		snprintf(x->call.id_text, sizeof x->call.id_text, "%s",
+		         json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+		                                        JSON_C_TO_STRING_NOSLASHESCAPE));
+		x->call.id = v;
 	}
 	if (!json_object_object_get_ex(x->msg, "jsonrpc", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
@@ -273,7 +302,11 @@ static enum session_status session_find(struct request *req, const char *id,
 {
 	static const char sql[] =
 		"SELECT s.protocol_version, "
-		"  s.last_seen_at < now() - interval '" SESSION_TOUCH_S " seconds' "
+		"  s.last_seen_at < now() - interval '" SESSION_TOUCH_S " seconds', "
+		"  coalesce(s.log_level, ''), "
+		"  coalesce(s.client_capabilities->'elicitation' = '{}'::jsonb "
+		"           OR s.client_capabilities->'elicitation' ? 'form', false), "
+		"  s.client_capabilities ? 'sampling' "
 		"FROM mcp_sessions s JOIN api_tokens t ON t.id = s.token_id "
 		"WHERE s.id = $1 AND s.org_id = $2 AND t.user_id = $3 AND s.ended_at IS NULL "
 		"  AND s.last_seen_at > now() - interval '" SESSION_IDLE_S " seconds'";
@@ -302,10 +335,34 @@ static enum session_status session_find(struct request *req, const char *id,
 	snprintf(s->id, sizeof s->id, "%s", id);
 	snprintf(s->protocol_version, sizeof s->protocol_version, "%s", PQgetvalue(r, 0, 0));
 	stale = PQgetvalue(r, 0, 1)[0] == 't';
+	snprintf(s->log_level, sizeof s->log_level, "%s", PQgetvalue(r, 0, 2));
+	s->elicit_form = PQgetvalue(r, 0, 3)[0] == 't';
+	s->sampling = PQgetvalue(r, 0, 4)[0] == 't';
 	PQclear(r);
 	if (stale && (r = db_query(touch, 1, params)) != NULL)
 		PQclear(r);
 	return SESSION_LIVE;
+}
+
+/*
+ * Deletes sessions idle past their expiry (and whatever they still had in
+ * flight), at most once a minute per worker, when a session opens.
+ */
+static void sweep_sessions(void)
+{
+	static const char sql[] =
+		"DELETE FROM mcp_sessions WHERE id IN (SELECT id FROM mcp_sessions "
+		"  WHERE last_seen_at < now() - interval '" SESSION_IDLE_S " seconds' "
+		"     OR ended_at IS NOT NULL LIMIT 1000)";
+	static time_t last;
+	time_t now = time(NULL);
+	PGresult *r;
+
+	if (now - last < 60)
+		return;
+	last = now;
+	if ((r = db_query(sql, 0, NULL)) != NULL)
+		PQclear(r);
 }
 
 /* The first characters of a session id, enough to follow it through logs. */
@@ -334,7 +391,7 @@ static int m_initialize(struct mcp_call *c, json_object *params, json_object **r
 		"INSERT INTO mcp_sessions (id, org_id, token_id, protocol_version, client_name, "
 		"  client_version, client_capabilities) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)";
 	const struct token_identity *who = &c->req->who;
-	json_object *caps, *info, *o, *sc, *tools, *si;
+	json_object *caps, *info, *o, *sc, *tools, *res, *prompts, *si;
 	const char *asked, *name, *version, *params_sql[7];
 	char org[24], token[24], tag[9];
 	uint8_t rnd[MCP_SESSION_ID_LEN / 2];
@@ -357,6 +414,7 @@ static int m_initialize(struct mcp_call *c, json_object *params, json_object **r
 		                "of at most %d bytes", CLIENT_INFO_MAX);
 	if (!version_supported(asked))
 		asked = MCP_LATEST_VERSION;
+	sweep_sessions();
 
 	random_bytes(rnd, sizeof rnd);
 	hex_encode(rnd, sizeof rnd, c->session.id);
@@ -377,11 +435,20 @@ static int m_initialize(struct mcp_call *c, json_object *params, json_object **r
 	log_fields(LOG_LVL_INFO, "mcp session opened", "session", session_tag(c->session.id, tag),
 	           "protocol", asked, "client", name, "client_version", version, NULL);
 
+	/* No standalone stream, so no list_changed notifications can be sent. */
 	o = json_object_new_object();
 	sc = json_object_new_object();
 	tools = json_object_new_object();
 	json_object_object_add(tools, "listChanged", json_object_new_boolean(false));
 	json_object_object_add(sc, "tools", tools);
+	res = json_object_new_object();
+	json_object_object_add(res, "subscribe", json_object_new_boolean(resources_subscribable()));
+	json_object_object_add(res, "listChanged", json_object_new_boolean(false));
+	json_object_object_add(sc, "resources", res);
+	prompts = json_object_new_object();
+	json_object_object_add(prompts, "listChanged", json_object_new_boolean(false));
+	json_object_object_add(sc, "prompts", prompts);
+	json_object_object_add(sc, "completions", json_object_new_object());
 	json_object_object_add(sc, "logging", json_object_new_object());
 	si = json_object_new_object();
 	json_object_object_add(si, "name", json_object_new_string("kvmgate"));
@@ -444,8 +511,41 @@ static void dispatch(struct exchange *x, const struct mcp_method *m)
 		rc = m->fn(&x->call, x->params, &result);
 	if (rc == RPC_OK)
 		reply_result(x, result);
-	else
+	else if (rc != RPC_CANCELLED)	/* a cancelled call gets no response */
 		reply_error(x, 200, rc, "%s", x->call.error);
+	mcp_stream_end(&x->call);
+}
+
+/*
+ * A notification or response from the client, after its session was
+ * checked: a cancellation or an answer goes to the worker running the
+ * call; the rest needs nothing. Always 202: unknown or finished ids are
+ * ignored, as the protocol says.
+ */
+static void accept_message(struct exchange *x)
+{
+	const char *sid = x->call.session.id;
+	json_object *id;
+	int rc = 0;
+
+	if (x->kind == MSG_RESPONSE) {
+		rc = inflight_answer(sid, x->call.id_text, json_object_to_json_string_ext(x->msg,
+		                     JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (strcmp(x->method, "notifications/cancelled") == 0 && x->params != NULL &&
+	           json_object_object_get_ex(x->params, "requestId", &id) &&
+	           (json_object_is_type(id, json_type_int) ||
+	            json_object_is_type(id, json_type_string))) {
+		const char *text = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN |
+		                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (strlen(text) <= MCP_ID_MAX)
+			rc = inflight_cancel(sid, text);
+	}
+	if (rc < 0) {
+		reply_error(x, 503, RPC_INTERNAL_ERROR,
+		            "Internal error: the database is unavailable; try again shortly");
+		return;
+	}
+	resp_body(x->call.req, 202, NULL, NULL, 0);
 }
 
 /* ---- the three HTTP methods ---------------------------------------------- */
@@ -463,6 +563,7 @@ int h_mcp_post(struct request *req)
 	x.call.req = req;
 	x.sse = !media_listed(accept, "application/json") &&
 	        media_listed(accept, "text/event-stream");
+	x.call.can_stream = media_listed(accept, "text/event-stream");
 	if (!media_listed(accept, "application/json") && !x.sse) {
 		reply_error(&x, 406, RPC_BAD_REQUEST, "Not Acceptable: the Accept header must "
 		            "include application/json or text/event-stream");
@@ -523,7 +624,7 @@ int h_mcp_post(struct request *req)
 		break;
 	}
 	if (x.kind != MSG_REQUEST)
-		resp_body(req, 202, NULL, NULL, 0);
+		accept_message(&x);
 	else
 		dispatch(&x, m);
 	goto out;
@@ -547,12 +648,15 @@ int h_mcp_get(struct request *req)
 
 int h_mcp_delete(struct request *req)
 {
+	/* Deleting the row also deletes the session's in-flight exchanges; the
+	 * notification wakes a call still streaming, which then stops. */
 	static const char sql[] =
-		"UPDATE mcp_sessions s SET ended_at = now() FROM api_tokens t "
-		"WHERE s.id = $1 AND s.org_id = $2 AND t.id = s.token_id AND t.user_id = $3 "
+		"WITH d AS (DELETE FROM mcp_sessions s USING api_tokens t "
+		"  WHERE s.id = $1 AND s.org_id = $2 AND t.id = s.token_id AND t.user_id = $3 "
 		"  AND s.ended_at IS NULL "
 		"  AND s.last_seen_at > now() - interval '" SESSION_IDLE_S " seconds' "
-		"RETURNING s.id";
+		"  RETURNING s.id) "
+		"SELECT pg_notify('mcp_' || id, 'end') FROM d";
 	const char *sid = request_header(req, "HTTP_MCP_SESSION_ID");
 	struct exchange x = { .call = { .req = req } };
 	char org[24], user[24], tag[9];

@@ -261,6 +261,40 @@ void resp_body(struct request *req, int status, const char *content_type,
 		FCGX_PutStr(body, (int)len, req->fcgx->out);
 }
 
+void resp_stream_begin(struct request *req, const char *content_type)
+{
+	struct buf head = BUF_INIT;
+
+	if (req->sent) {
+		log_warnx("stream on an answered request refused");
+		return;
+	}
+	req->sent = true;
+	req->streaming = true;
+	req->status = 200;
+	/* No length: the body ends when the request does. X-Accel-Buffering
+	 * keeps nginx from holding events back even where buffering is on. */
+	buf_printf(&head, "Status: 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+	           "X-Accel-Buffering: no\r\n%s\r\n", content_type,
+	           req->headers.data ? req->headers.data : "");
+	FCGX_PutStr(head.data, (int)head.len, req->fcgx->out);
+	buf_free(&head);
+	if (FCGX_FFlush(req->fcgx->out) < 0)
+		req->stream_broken = true;
+}
+
+int resp_stream_write(struct request *req, const char *data, size_t len)
+{
+	if (!req->streaming || req->stream_broken)
+		return -1;
+	if (FCGX_PutStr(data, (int)len, req->fcgx->out) != (int)len ||
+	    FCGX_FFlush(req->fcgx->out) < 0) {
+		req->stream_broken = true;
+		return -1;
+	}
+	return 0;
+}
+
 void resp_json(struct request *req, int status, json_object *body)
 {
 	size_t len;

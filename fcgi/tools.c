@@ -23,7 +23,7 @@
 #define TOOLS_PAGE 100
 #define CURSOR_PREFIX "tools:"
 
-static const struct tool tools[] = {
+static const struct tool builtin[] = {
 	{
 		.name = "get_server_info",
 		.title = "Gateway information",
@@ -88,28 +88,45 @@ static const struct tool tools[] = {
 	},
 };
 
+#define MAX_TOOLS 128
+
+/* Tools added by tools_register() (the test build's fixtures). */
+static const struct tool *extra_tools;
+static int nextra_tools;
+
 /* Parsed schemas, [i][0] input and [i][1] output; owned here for the process's life. */
-static json_object *schemas[ARRAY_LEN(tools)][2];
+static json_object *schemas[MAX_TOOLS][2];
+
+void tools_register(const struct tool *rows, int n)
+{
+	if (extra_tools != NULL || n < 0 || (int)ARRAY_LEN(builtin) + n > MAX_TOOLS)
+		abort();
+	extra_tools = rows;
+	nextra_tools = n;
+}
 
 int tool_count(void)
 {
-	return (int)ARRAY_LEN(tools);
+	return (int)ARRAY_LEN(builtin) + nextra_tools;
 }
 
 const struct tool *tool_at(int i)
 {
-	return i >= 0 && i < tool_count() ? &tools[i] : NULL;
+	if (i < 0 || i >= tool_count())
+		return NULL;
+	return i < (int)ARRAY_LEN(builtin) ? &builtin[i] : &extra_tools[i - (int)ARRAY_LEN(builtin)];
 }
 
 static json_object *parsed_schema(int i, int which)
 {
-	const char *text = which ? tools[i].output_schema : tools[i].input_schema;
+	const struct tool *t = tool_at(i);
+	const char *text = which ? t->output_schema : t->input_schema;
 
 	if (text == NULL || schemas[i][which] != NULL)
 		return schemas[i][which];
 	schemas[i][which] = json_tokener_parse(text);
 	if (!json_object_is_type(schemas[i][which], json_type_object)) {
-		log_errx("tool %s: the %s schema is not a JSON object", tools[i].name,
+		log_errx("tool %s: the %s schema is not a JSON object", t->name,
 		         which ? "output" : "input");
 		abort();
 	}
@@ -164,6 +181,11 @@ void tool_fail(struct tool_result *res, const char *fmt, ...)
 	add_textv(res, fmt, ap);
 	va_end(ap);
 	res->is_error = true;
+}
+
+void tool_content(struct tool_result *res, json_object *block)
+{
+	json_object_array_add(res->content, block);
 }
 
 void tool_structured(struct tool_result *res, json_object *o)
@@ -466,7 +488,7 @@ static bool visible(const struct tool *t, const struct token_identity *who)
 /* The tool object tools/list shows for row i; the caller owns it. */
 static json_object *tool_json(int i)
 {
-	const struct tool *t = &tools[i];
+	const struct tool *t = tool_at(i);
 	json_object *o = json_object_new_object(), *a = json_object_new_object(), *copy = NULL;
 
 	json_object_object_add(o, "name", json_object_new_string(t->name));
@@ -498,7 +520,7 @@ int mcp_tools_list(struct mcp_call *c, json_object *params, json_object **result
 	const char *err;
 
 	for (int i = 0; i < tool_count(); i++)
-		nvisible += visible(&tools[i], &c->req->who);
+		nvisible += visible(tool_at(i), &c->req->who);
 	if (params != NULL && json_object_object_get_ex(params, "cursor", &cursor) &&
 	    cursor != NULL) {
 		const char *s = json_object_get_string(cursor);
@@ -509,7 +531,7 @@ int mcp_tools_list(struct mcp_call *c, json_object *params, json_object **result
 	}
 	list = json_object_new_array();
 	for (int i = 0; i < tool_count() && shown < TOOLS_PAGE; i++) {
-		if (!visible(&tools[i], &c->req->who) || seen++ < start)
+		if (!visible(tool_at(i), &c->req->who) || seen++ < start)
 			continue;
 		json_object_array_add(list, tool_json(i));
 		shown++;
@@ -524,10 +546,27 @@ int mcp_tools_list(struct mcp_call *c, json_object *params, json_object **result
 	return RPC_OK;
 }
 
+/* params._meta.progressToken (a string or an integer), or NULL. */
+static json_object *progress_token(json_object *params)
+{
+	json_object *meta, *token;
+
+	if (!json_object_object_get_ex(params, "_meta", &meta) ||
+	    !json_object_is_type(meta, json_type_object) ||
+	    !json_object_object_get_ex(meta, "progressToken", &token))
+		return NULL;
+	if (json_object_is_type(token, json_type_int) ||
+	    (json_object_is_type(token, json_type_string) &&
+	     json_object_get_string_len(token) <= MCP_ID_MAX))
+		return token;
+	return NULL;
+}
+
 int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result)
 {
 	struct tool_result res = { NULL, NULL, false };
 	json_object *v, *args = NULL, *empty = NULL;
+	const struct tool *t = NULL;
 	const char *name;
 	char why[512], tag[9];
 	int i, rc;
@@ -537,7 +576,7 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 		return mcp_fail(c, RPC_INVALID_PARAMS, "tools/call needs params.name, a tool name");
 	name = json_object_get_string(v);
 	for (i = 0; i < tool_count(); i++)
-		if (strcmp(tools[i].name, name) == 0 && visible(&tools[i], &c->req->who))
+		if (strcmp((t = tool_at(i))->name, name) == 0 && visible(t, &c->req->who))
 			break;
 	if (i == tool_count())
 		return mcp_fail(c, RPC_INVALID_PARAMS, "Unknown tool: %.128s", name);
@@ -546,22 +585,28 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 		return mcp_fail(c, RPC_INVALID_PARAMS, "arguments must be an object");
 	if (args == NULL)
 		args = empty = json_object_new_object();
+	c->progress_token = progress_token(params);
+	c->progress = -1;
 
 	res.content = json_object_new_array();
 	if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
 		tool_fail(&res, "%s", why);
 		rc = RPC_OK;
 	} else {
-		rc = tools[i].fn(c, args, &res);
+		/* A call that cannot stream still runs: without notifications. */
+		if ((t->streams || c->progress_token != NULL) && mcp_stream_begin(c) < 0)
+			log_debug("tool %s runs without a stream", name);
+		rc = t->fn(c, args, &res);
 	}
-	if (rc == RPC_OK && !res.is_error && tools[i].output_schema != NULL &&
+	if (rc == RPC_OK && !res.is_error && t->output_schema != NULL &&
 	    res.structured == NULL) {
 		log_errx("tool %s returned no structured content for its output schema", name);
 		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "internal error in tool %s", name);
 	}
 	snprintf(tag, sizeof tag, "%.8s", c->session.id);
-	log_fields(rc != RPC_OK ? LOG_LVL_WARN : LOG_LVL_INFO, "mcp tool call", "tool", name,
-	           "session", tag, "result", rc != RPC_OK ? "protocol error"
+	log_fields(rc != RPC_OK && rc != RPC_CANCELLED ? LOG_LVL_WARN : LOG_LVL_INFO,
+	           "mcp tool call", "tool", name, "session", tag, "result",
+	           rc == RPC_CANCELLED ? "cancelled" : rc != RPC_OK ? "protocol error"
 	           : res.is_error ? "tool error" : "ok", NULL);
 	if (rc == RPC_OK) {
 		*result = json_object_new_object();

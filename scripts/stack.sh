@@ -102,7 +102,9 @@ declare -A pid=() started=() fails=()
 # (containers). KVMGATE_LOG_FILE, when set, wins over both.
 logto() { if [ "${KVMGATE_LOG_STDERR:-0}" = 1 ]; then echo /dev/stderr; else echo "$var/log/$1.log"; fi; }
 start_capture() { "$bin/kvmgate-capture" 2>>"$(logto capture)" & pid[capture]=$!; }
-start_fcgi()    { "$bin/kvmgate-fcgi" 2>>"$(logto fcgi)" & pid[fcgi]=$!; }
+# Tests point KVMGATE_FCGI_PROGRAM at the build with the MCP test fixtures.
+fcgi_program=${KVMGATE_FCGI_PROGRAM:-$bin/kvmgate-fcgi}
+start_fcgi()    { "$fcgi_program" 2>>"$(logto fcgi)" & pid[fcgi]=$!; }
 start_nginx() {
   "$nginx" -c "$var/nginx/kvmgate.conf" -p "$var/nginx" -e "$var/log/nginx-error.log" \
     2>>"$var/log/nginx-error.log" &

@@ -3,6 +3,8 @@
  */
 #include "db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,88 @@ int db_exec_script(const char *script)
 	}
 	PQclear(r);
 	return rc;
+}
+
+static bool channel_valid(const char *channel)
+{
+	size_t n = strlen(channel);
+
+	return n > 0 && n < 64 && strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+/* Runs "<verb> <channel>" once; the channel was checked to need no quoting. */
+static int listen_cmd(const char *verb, const char *channel)
+{
+	PGconn *c;
+	PGresult *r;
+	char sql[96];
+	int rc = 0;
+
+	if (!channel_valid(channel)) {
+		log_warnx("refused to %s on channel name of %zu bytes", verb, strlen(channel));
+		return -1;
+	}
+	if ((c = db_conn()) == NULL)
+		return -1;
+	snprintf(sql, sizeof sql, "%s %s", verb, channel);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		set_error("listen failed", PQerrorMessage(c));
+		log_warnx("%s", db.error);
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int db_listen(const char *channel)
+{
+	return listen_cmd("LISTEN", channel);
+}
+
+int db_unlisten(const char *channel)
+{
+	return listen_cmd("UNLISTEN", channel);
+}
+
+/* Frees every notification libpq holds; returns how many there were. */
+static int drain_notifies(PGconn *c)
+{
+	PGnotify *n;
+	int count = 0;
+
+	while ((n = PQnotifies(c)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+int db_wait_notify(int timeout_ms)
+{
+	PGconn *c = db.conn;
+	struct pollfd pfd;
+	int rc;
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+		return -1;
+	if (drain_notifies(c) > 0)
+		return 1;
+	pfd.fd = PQsocket(c);
+	pfd.events = POLLIN;
+	do
+		rc = poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 0;
+	if (!PQconsumeInput(c)) {
+		set_error("connection lost", PQerrorMessage(c));
+		db.unavailable = true;
+		return -1;
+	}
+	return drain_notifies(c) > 0;
 }
 
 void db_close(void)

@@ -60,6 +60,24 @@ int db_exec(const char *sql) MUSTCHECK;
  */
 int db_exec_script(const char *script) MUSTCHECK;
 
+/*
+ * LISTEN / UNLISTEN on this process's connection. channel must match
+ * [a-z0-9_]{1,63} (it cannot travel as a parameter); anything else is
+ * refused. Returns 0 or -1. A reconnection forgets what was listened to:
+ * db_wait_notify() then fails, so a waiter notices.
+ */
+int db_listen(const char *channel) MUSTCHECK;
+int db_unlisten(const char *channel) MUSTCHECK;
+
+/*
+ * Waits up to timeout_ms for a NOTIFY on this connection, including those
+ * already received while other statements ran, and discards them (callers
+ * re-read the state they signal). Returns 1 when at least one arrived, 0
+ * when none did (the time ran out, or other input woke it early: callers
+ * loop to their own deadline), -1 when the connection failed.
+ */
+int db_wait_notify(int timeout_ms);
+
 /* Closes the connection (before fork, or at exit). */
 void db_close(void);
 

@@ -125,10 +125,9 @@ void hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-void base64url_encode(const uint8_t *in, size_t n, char *out)
+/* Base64 of in[0..n) with alphabet tab; padded with '=' when pad. */
+static void encode64(const char *tab, bool pad, const uint8_t *in, size_t n, char *out)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	size_t i = 0, o = 0;
 
 	for (; i + 2 < n; i += 3) {
@@ -142,13 +141,34 @@ void base64url_encode(const uint8_t *in, size_t n, char *out)
 		uint32_t v = (uint32_t)in[i] << 16;
 		out[o++] = tab[v >> 18 & 63];
 		out[o++] = tab[v >> 12 & 63];
+		if (pad) {
+			out[o++] = '=';
+			out[o++] = '=';
+		}
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
 		out[o++] = tab[v >> 18 & 63];
 		out[o++] = tab[v >> 12 & 63];
 		out[o++] = tab[v >> 6 & 63];
+		if (pad)
+			out[o++] = '=';
 	}
 	out[o] = '\0';
+}
+
+void base64url_encode(const uint8_t *in, size_t n, char *out)
+{
+	encode64("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+	         false, in, n, out);
+}
+
+char *base64_encode(const void *in, size_t n)
+{
+	char *out = xmalloc((n + 2) / 3 * 4 + 1);
+
+	encode64("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+	         true, in, n, out);
+	return out;
 }
 
 bool mem_equal_ct(const void *a, const void *b, size_t n)

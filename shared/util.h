@@ -14,6 +14,9 @@
 #define MUSTCHECK __attribute__((warn_unused_result))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The text of a macro's value: STR(MCP_ID_MAX) is "256". */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 #define KVMGATE_VERSION "0.1.0"
 
@@ -42,6 +45,9 @@ void hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* Writes the unpadded base64url encoding of in, NUL-terminated. out >= 4*n/3+3. */
 void base64url_encode(const uint8_t *in, size_t n, char *out);
+
+/* The padded standard base64 (RFC 4648 section 4) of in[0..n); the caller frees it. */
+char *base64_encode(const void *in, size_t n);
 
 /* Compares two buffers in time independent of their contents. */
 bool mem_equal_ct(const void *a, const void *b, size_t n);

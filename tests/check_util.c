@@ -65,6 +65,22 @@ START_TEST(test_base64url)
 }
 END_TEST
 
+/* RFC 4648 section 10 vectors, padded, and the two characters base64url replaces. */
+static const struct { const char *in, *want; } std64_cases[] = {
+	{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	{ "\xfb\xff", "+/8=" },
+};
+
+START_TEST(test_base64)
+{
+	char *out = base64_encode(std64_cases[_i].in, strlen(std64_cases[_i].in));
+
+	ck_assert_str_eq(out, std64_cases[_i].want);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_hex)
 {
 	char out[9];
@@ -193,6 +209,7 @@ static Suite *util_suite(void)
 
 	tcase_add_loop_test(tc, test_parse_ll, 0, (int)ARRAY_LEN(parse_cases));
 	tcase_add_loop_test(tc, test_base64url, 0, (int)ARRAY_LEN(b64_cases));
+	tcase_add_loop_test(tc, test_base64, 0, (int)ARRAY_LEN(std64_cases));
 	tcase_add_test(tc, test_hex);
 	tcase_add_test(tc, test_buf);
 	tcase_add_test(tc, test_token_roundtrip);

@@ -106,6 +106,79 @@ stack_child() { pgrep -P "$(cat "$1/run/stack.pid")" -x "$2"; }
 # no_process PATTERN: nothing runs whose command line contains PATTERN.
 no_process() { ! pgrep -f -- "$1" >/dev/null; }
 
+# ---- MCP over HTTP: requests go to $mcp with token $tok, session $sid and
+# protocol version header $ver (each left out when empty); sql runs on the
+# private cluster of stack "a".
+
+# psql on the stack's private cluster.
+sql() {
+  local run=()
+  [ "$(id -u)" -eq 0 ] && run=(runuser -u kvmgate --)
+  "${run[@]}" psql -h "$a_var/pg/run" -U kvmgate -d kvmgate -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# jqc FILTER: jq -c on the last body.
+jqc() { printf '%s' "$body" | jq -c "$1" 2>/dev/null; }
+
+# quiet CMD...: runs CMD without its output.
+quiet() { "$@" >/dev/null; }
+
+# hdr NAME: the value of a header of the last response ("" when absent).
+hdr() { grep -i "^$1:" <<<"$headers" | head -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+
+# post BODY [curl args...]: POSTs a body with the token, no other header.
+post() { local data=$1; shift; http POST "$mcp" -H "Authorization: Bearer $tok" --data-binary "$data" "$@"; }
+
+# rpc BODY [curl args...]: POSTs one JSON-RPC message the way an MCP client
+# does, with the current session ($sid) and protocol version header ($ver).
+rpc() {
+  local data=$1 args=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+  shift
+  [ -n "$sid" ] && args+=(-H "Mcp-Session-Id: $sid")
+  [ -n "$ver" ] && args+=(-H "MCP-Protocol-Version: $ver")
+  post "$data" "${args[@]}" "$@"
+}
+
+# call METHOD [PARAMS] [curl args...]: a JSON-RPC request with a fresh id.
+rpc_id=0
+call() {
+  local method=$1 params=${2:-'{}'}
+  shift 2 2>/dev/null || shift
+  rpc_id=$((rpc_id + 1))
+  rpc "{\"jsonrpc\":\"2.0\",\"id\":$rpc_id,\"method\":\"$method\",\"params\":$params}" "$@"
+}
+
+# tool NAME [ARGS]: tools/call.
+tool() { local args=${2:-'{}'}; call tools/call "{\"name\":\"$1\",\"arguments\":$args}"; }
+
+# expect_rpc_error STATUS CODE WHAT [MESSAGE]: a JSON-RPC error of that code.
+expect_rpc_error() {
+  local want=$1 code=$2 what=$3 msg=${4:-}
+  if [ "$status" = "$want" ] && [ "$(jqr .jsonrpc)" = 2.0 ] && [ "$(jqr .error.code)" = "$code" ] &&
+     [ -n "$(jqr .error.message)" ] && { [ -z "$msg" ] || [ "$(jqr .error.message)" = "$msg" ]; }; then
+    ok "$what: $want $code"
+  else
+    not_ok "$what: want $want $code${msg:+ \"$msg\"}, got $status $body"
+  fi
+}
+
+# init_body VERSION [CLIENT_NAME] [CAPABILITIES]: an initialize request.
+init_body() {
+  local caps=${3:-}
+  [ -n "$caps" ] || caps='{"elicitation":{}}'
+  printf '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"%s","capabilities":%s,"clientInfo":{"name":"%s","version":"1.0"}}}' \
+    "$1" "$caps" "${2:-it-client}"
+}
+
+# open_session [CAPABILITIES]: initializes a fresh session into $sid and
+# sends notifications/initialized.
+open_session() {
+  sid=
+  rpc "$(init_body 2025-11-25 it-client "${1:-}")"
+  sid=$(hdr Mcp-Session-Id)
+  rpc '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+}
+
 finish() {
   cleanup_stacks
   echo "1..$count"

@@ -13,70 +13,6 @@ tok=$a_token
 sid=
 ver=2025-11-25
 
-# psql on the stack's private cluster.
-sql() {
-  local run=()
-  [ "$(id -u)" -eq 0 ] && run=(runuser -u kvmgate --)
-  "${run[@]}" psql -h "$a_var/pg/run" -U kvmgate -d kvmgate -XAtq -v ON_ERROR_STOP=1 -c "$1"
-}
-
-# jqc FILTER: jq -c on the last body.
-jqc() { printf '%s' "$body" | jq -c "$1" 2>/dev/null; }
-
-# quiet CMD...: runs CMD without its output.
-quiet() { "$@" >/dev/null; }
-
-# hdr NAME: the value of a header of the last response ("" when absent).
-hdr() { grep -i "^$1:" <<<"$headers" | head -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
-
-# post BODY [curl args...]: POSTs a body with the token, no other header.
-post() { local data=$1; shift; http POST "$mcp" -H "Authorization: Bearer $tok" --data-binary "$data" "$@"; }
-
-# rpc BODY [curl args...]: POSTs one JSON-RPC message the way an MCP client
-# does, with the current session ($sid) and protocol version header ($ver).
-rpc() {
-  local data=$1 args=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
-  shift
-  [ -n "$sid" ] && args+=(-H "Mcp-Session-Id: $sid")
-  [ -n "$ver" ] && args+=(-H "MCP-Protocol-Version: $ver")
-  post "$data" "${args[@]}" "$@"
-}
-
-# call METHOD [PARAMS] [curl args...]: a JSON-RPC request with a fresh id.
-rpc_id=0
-call() {
-  local method=$1 params=${2:-'{}'}
-  shift 2 2>/dev/null || shift
-  rpc_id=$((rpc_id + 1))
-  rpc "{\"jsonrpc\":\"2.0\",\"id\":$rpc_id,\"method\":\"$method\",\"params\":$params}" "$@"
-}
-
-# tool NAME [ARGS]: tools/call.
-tool() { local args=${2:-'{}'}; call tools/call "{\"name\":\"$1\",\"arguments\":$args}"; }
-
-# expect_rpc_error STATUS CODE WHAT [MESSAGE]: a JSON-RPC error of that code.
-expect_rpc_error() {
-  local want=$1 code=$2 what=$3 msg=${4:-}
-  if [ "$status" = "$want" ] && [ "$(jqr .jsonrpc)" = 2.0 ] && [ "$(jqr .error.code)" = "$code" ] &&
-     [ -n "$(jqr .error.message)" ] && { [ -z "$msg" ] || [ "$(jqr .error.message)" = "$msg" ]; }; then
-    ok "$what: $want $code"
-  else
-    not_ok "$what: want $want $code${msg:+ \"$msg\"}, got $status $body"
-  fi
-}
-
-init_body() {
-  printf '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"%s","capabilities":{"elicitation":{}},"clientInfo":{"name":"%s","version":"1.0"}}}' "$1" "${2:-it-client}"
-}
-
-# open_session: initializes a fresh session into $sid and sends notifications/initialized.
-open_session() {
-  sid=
-  rpc "$(init_body 2025-11-25)"
-  sid=$(hdr Mcp-Session-Id)
-  rpc '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-}
-
 # ---- initialize and version negotiation --------------------------------------
 
 for v in 2025-11-25 2025-06-18 2025-03-26; do
@@ -92,8 +28,8 @@ for v in 2024-11-05 1999-01-01 2026-07-28; do
 done
 check "serverInfo names kvmgate and its version" \
   [ "$(jqr '.result.serverInfo | "\(.name) \(.version)"')" = "kvmgate $("$bin/kvmgate" version | cut -d' ' -f2)" ]
-check "capabilities: tools without listChanged, logging; nothing else" \
-  [ "$(jqr '.result.capabilities | keys | join(",")')/$(jqr .result.capabilities.tools.listChanged)" = "logging,tools/false" ]
+check "capabilities: tools, resources, prompts without change notifications or subscriptions; completions; logging" \
+  [ "$(jqr -c .result.capabilities)" = '{"tools":{"listChanged":false},"resources":{"subscribe":false,"listChanged":false},"prompts":{"listChanged":false},"completions":{},"logging":{}}' ]
 check "instructions describe kvmgate" grep -q 'list_devices' <<<"$(jqr .result.instructions)"
 sid=$(hdr Mcp-Session-Id)
 check "Mcp-Session-Id is 32 random hex characters" grep -qE '^[0-9a-f]{32}$' <<<"$sid"
@@ -190,8 +126,10 @@ tool no_such_tool
 expect_rpc_error 200 -32602 "unknown tool" "Unknown tool: no_such_tool"
 call tools/call '{}'
 expect_rpc_error 200 -32602 "tools/call without a name"
-call resources/list
+call resources/lists
 expect_rpc_error 200 -32601 "unknown method"
+call resources/subscribe '{"uri":"kvmgate://devices"}'
+expect_rpc_error 200 -32601 "resources/subscribe: no subscriptions are offered"
 call ping '[1,2]'
 expect_rpc_error 200 -32602 "params that are not an object"
 
