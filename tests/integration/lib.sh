@@ -13,6 +13,8 @@ stacks=()
 ok()     { count=$((count + 1)); echo "ok $count - $*"; }
 not_ok() { count=$((count + 1)); failures=$((failures + 1)); echo "not ok $count - $*"; }
 check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# lacks TEXT PATTERN: TEXT has no line matching PATTERN (check's negation).
+lacks()  { ! grep -q -- "$2" <<<"$1"; }
 diag()   { echo "# $*"; }
 
 # Picks a TCP port nothing listens on.
@@ -130,9 +132,10 @@ hdr() { grep -i "^$1:" <<<"$headers" | head -n 1 | cut -d: -f2- | tr -d '\r' | s
 post() { local data=$1; shift; http POST "$mcp" -H "Authorization: Bearer $tok" --data-binary "$data" "$@"; }
 
 # rpc BODY [curl args...]: POSTs one JSON-RPC message the way an MCP client
-# does, with the current session ($sid) and protocol version header ($ver).
+# does, with the current session ($sid) and protocol version header ($ver);
+# $accept replaces the usual Accept header.
 rpc() {
-  local data=$1 args=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+  local data=$1 args=(-H 'Content-Type: application/json' -H "Accept: ${accept:-application/json, text/event-stream}")
   shift
   [ -n "$sid" ] && args+=(-H "Mcp-Session-Id: $sid")
   [ -n "$ver" ] && args+=(-H "MCP-Protocol-Version: $ver")

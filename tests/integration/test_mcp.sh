@@ -29,7 +29,7 @@ done
 check "serverInfo names kvmgate and its version" \
   [ "$(jqr '.result.serverInfo | "\(.name) \(.version)"')" = "kvmgate $("$bin/kvmgate" version | cut -d' ' -f2)" ]
 check "capabilities: tools, resources, prompts without change notifications or subscriptions; completions; logging" \
-  [ "$(jqr -c .result.capabilities)" = '{"tools":{"listChanged":false},"resources":{"subscribe":false,"listChanged":false},"prompts":{"listChanged":false},"completions":{},"logging":{}}' ]
+  [ "$(jqc .result.capabilities)" = '{"tools":{"listChanged":false},"resources":{"subscribe":false,"listChanged":false},"prompts":{"listChanged":false},"completions":{},"logging":{}}' ]
 check "instructions describe kvmgate" grep -q 'list_devices' <<<"$(jqr .result.instructions)"
 sid=$(hdr Mcp-Session-Id)
 check "Mcp-Session-Id is 32 random hex characters" grep -qE '^[0-9a-f]{32}$' <<<"$sid"
