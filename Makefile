@@ -3,7 +3,8 @@
 #   make            build bin/kvmgate-fcgi, bin/kvmgate-capture, bin/kvmgate
 #   make run        install what is missing, build, run the whole stack in the foreground
 #   make start/stop the same stack in the background
-#   make test       install what is missing, sanitizer build, unit + integration tests
+#   make test       install what is missing (Debian packages, the npm clients of
+#                   tests/e2e), sanitizer build, unit + integration tests
 #   make bench      benchmarks (prints figures)
 #
 # MODE=release (default) builds into build/release and copies the programs to bin/;
@@ -132,6 +133,7 @@ stop:
 
 test:
 	@scripts/deps.sh test
+	@scripts/e2e-deps.sh >/dev/null
 	@$(MAKE) --no-print-directory build MODE=san
 	@$(MAKE) --no-print-directory unit fuzz-smoke integration MODE=san
 

@@ -7,7 +7,13 @@ set -euo pipefail
 build=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
        libssl-dev libwebsockets-dev libpq-dev libturbojpeg0-dev check)
 run=(postgresql nginx-light procps iproute2 curl ca-certificates)
-test=(jq wrk docker-compose clang libclang-rt-14-dev)
+test=(jq wrk docker-compose clang libclang-rt-14-dev nodejs npm)
+
+# Packages that count as present when their command is on PATH, whoever installed
+# it: NodeSource's nodejs brings its own npm and conflicts with Debian's, so npm
+# must not be installed next to it. (tests/e2e runs its clients on the Node 22
+# that scripts/e2e-deps.sh installs from npm; any node and npm do for that.)
+declare -A command_of=([nodejs]=node [npm]=npm)
 
 want=("${build[@]}")
 case "${1:-run}" in
@@ -19,6 +25,7 @@ esac
 
 missing=()
 for p in "${want[@]}"; do
+  [ -n "${command_of[$p]:-}" ] && command -v "${command_of[$p]}" >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

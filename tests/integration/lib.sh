@@ -52,6 +52,13 @@ stack_cmd() {
   KVMGATE_VAR_DIR=$var KVMGATE_PORT=$port "$top/scripts/stack.sh" "$@"
 }
 
+# stack_sql VAR_DIR SQL: runs SQL with psql on that stack's private cluster.
+stack_sql() {
+  local run=()
+  [ "$(id -u)" -eq 0 ] && run=(runuser -u kvmgate --)
+  "${run[@]}" psql -h "$1/pg/run" -U kvmgate -d kvmgate -XAtq -v ON_ERROR_STOP=1 -c "$2"
+}
+
 # Stops every stack this test started, reports sanitizer findings, removes them.
 cleanup_stacks() {
   local v
