@@ -112,7 +112,7 @@ static void canon_string(struct buf *out, const char *str, size_t len)
 		if (s[i] < 0x20 || s[i] == 0x7f) {
 			if (s[i] == 0) {
 				buf_puts(out, "\\ufffd");
-			} else if (short_esc[s[i]] != 0) {
+			} else if (s[i] < 0x20 && short_esc[s[i]] != 0) {
 				esc[0] = '\\';
 				esc[1] = short_esc[s[i]];
 				buf_append(out, esc, 2);
