@@ -551,6 +551,10 @@ int audit_export(long long org_id, const char *org_name, FILE *out)
 	snprintf(org, sizeof org, "%lld", org_id);
 	memset(head, '0', 2 * AUDIT_HASH_LEN);
 	head[2 * AUDIT_HASH_LEN] = '\0';
+	if (db_in_transaction()) {
+		why = "called inside a transaction";
+		goto out;
+	}
 	/* One snapshot: the anchor and the events agree even while appends go on. */
 	if (db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0) {
 		why = db_last_error();
@@ -810,6 +814,10 @@ int audit_checkpoint(long long org_id, const char *key_file, const struct audit_
 		return -1;
 	}
 	snprintf(org, sizeof org, "%lld", org_id);
+	if (db_in_transaction()) {
+		why = "called inside a transaction";
+		goto out;
+	}
 	if (db_exec("BEGIN ISOLATION LEVEL READ COMMITTED") < 0) {
 		why = db_last_error();
 		goto out;

@@ -139,7 +139,8 @@ struct audit_report {
  * Verifies org's chain in the database (one snapshot, batches in seq order).
  * pinned: a public key every checkpoint must be signed with, or NULL.
  * Returns 0 when the walk completed, whatever it found (see rep->problem),
- * or -1 on a database error.
+ * or -1 on a database error. Runs its own transaction, so it refuses (-1) to
+ * run inside one; so do audit_export and audit_checkpoint.
  */
 int audit_verify_db(long long org_id, const uint8_t *pinned, struct audit_report *rep) MUSTCHECK;
 

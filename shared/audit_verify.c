@@ -560,6 +560,11 @@ int audit_verify_db(long long org_id, const uint8_t *pinned, struct audit_report
 	rep->org_id = org_id;
 	snprintf(org, sizeof org, "%lld", org_id);
 	verifier_init(&v, rep, pinned, db_sibling, &ctx);
+	if (db_in_transaction()) {
+		log_errx("audit verify: called inside a transaction");
+		verifier_cleanup(&v);
+		return -1;
+	}
 	/* One snapshot, so retention moving the anchor cannot show as a gap. */
 	if (db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") < 0)
 		goto out;

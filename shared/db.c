@@ -189,6 +189,11 @@ int db_exec_script(const char *script)
 	return rc;
 }
 
+bool db_in_transaction(void)
+{
+	return db.conn != NULL && PQtransactionStatus(db.conn) != PQTRANS_IDLE;
+}
+
 void db_close(void)
 {
 	if (db.conn != NULL)

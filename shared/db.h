@@ -60,6 +60,9 @@ int db_exec(const char *sql) MUSTCHECK;
  */
 int db_exec_script(const char *script) MUSTCHECK;
 
+/* True when the connection is inside a transaction block (BEGIN ... COMMIT). */
+bool db_in_transaction(void);
+
 /* Closes the connection (before fork, or at exit). */
 void db_close(void);
 
