@@ -168,8 +168,40 @@ static void canon_double(struct buf *out, double d)
 	buf_puts(out, tmp);
 }
 
+/*
+ * Returns a copy of s with every byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD, or NULL when s is well-formed already (the usual case).
+ */
+static char *utf8_repair(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, n = 1;
+	struct buf out = BUF_INIT;
+	uint32_t cp;
+
+	while (i < len && (p[i] < 0x80 || (n = utf8_decode(p + i, len - i, &cp)) != 0))
+		i += p[i] < 0x80 ? 1 : n;
+	if (i == len)
+		return NULL;
+	buf_append(&out, s, i);
+	while (i < len) {
+		if (p[i] < 0x80) {
+			buf_append(&out, p + i++, 1);
+		} else if ((n = utf8_decode(p + i, len - i, &cp)) != 0) {
+			buf_append(&out, p + i, n);
+			i += n;
+		} else {
+			buf_puts(&out, "\xef\xbf\xbd");
+			i++;
+		}
+	}
+	return out.data;
+}
+
+/* An object member; key is the repaired copy when the key needed one. */
 struct member {
 	const char *key;
+	char *repaired;
 	json_object *val;
 };
 
@@ -183,6 +215,7 @@ static int canon_value(json_object *o, struct buf *out, int depth)
 	struct member *m;
 	size_t n = 0, i;
 	int64_t v;
+	int rc = -1;
 
 	if (depth > CANON_MAX_DEPTH)
 		return -1;
@@ -219,26 +252,33 @@ static int canon_value(json_object *o, struct buf *out, int depth)
 	case json_type_object:
 		break;
 	}
+	/* Keys are sorted as they will read back: after UTF-8 repair. Two keys
+	 * that become one would make the output ambiguous: refused. */
 	m = xmalloc(sizeof *m * ((size_t)json_object_object_length(o) + 1));
 	json_object_object_foreach(o, key, val) {
-		m[n].key = key;
+		m[n].repaired = utf8_repair(key);
+		m[n].key = m[n].repaired ? m[n].repaired : key;
 		m[n++].val = val;
 	}
 	qsort(m, n, sizeof *m, by_key);
 	buf_append(out, "{", 1);
 	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(m[i - 1].key, m[i].key) == 0)
+			goto out;
 		if (i > 0)
 			buf_append(out, ",", 1);
 		canon_string(out, m[i].key, strlen(m[i].key));
 		buf_append(out, ":", 1);
-		if (canon_value(m[i].val, out, depth + 1) < 0) {
-			free(m);
-			return -1;
-		}
+		if (canon_value(m[i].val, out, depth + 1) < 0)
+			goto out;
 	}
 	buf_append(out, "}", 1);
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(m[i].repaired);
 	free(m);
-	return 0;
+	return rc;
 }
 
 int audit_canon_json(json_object *o, struct buf *out)
@@ -412,7 +452,7 @@ int audit_event_body(const struct audit_event *ev, struct buf *out, char *err, s
 	json_object_object_add(body, "mcp_session", str_or_null(ev->mcp_session));
 	json_object_object_add(body, "request_id", str_or_null(ev->request_id));
 	if (audit_canon_json(body, out) < 0) {
-		why = "args nest too deeply";
+		why = "args nest too deeply or repeat a key";
 		goto fail;
 	}
 	json_object_put(body);

@@ -194,7 +194,8 @@ void audit_key_id(const uint8_t pub[AUDIT_PUBKEY_LEN], char out[9]);
 
 /*
  * Appends the canonical JSON of o (NULL: null) to out. Returns 0, or -1 when
- * o nests deeper than 64 levels (out then holds a partial result).
+ * o nests deeper than 64 levels or two keys of one object are the same once
+ * invalid UTF-8 is replaced (out then holds a partial result).
  */
 int audit_canon_json(json_object *o, struct buf *out) MUSTCHECK;
 

@@ -92,6 +92,26 @@ START_TEST(test_canon_raw_bytes)
 }
 END_TEST
 
+/* Keys sort as they read back, after UTF-8 repair; two keys that repair to
+ * the same text are refused. */
+START_TEST(test_canon_raw_keys)
+{
+	json_object *o = json_object_new_object();
+	struct buf out = BUF_INIT;
+
+	json_object_object_add(o, "\xff", json_object_new_int(1));
+	json_object_object_add(o, "z", json_object_new_int(2));
+	json_object_object_add(o, "a\xc0", json_object_new_int(3));
+	ck_assert_int_eq(audit_canon_json(o, &out), 0);
+	ck_assert_str_eq(out.data, "{\"a\\ufffd\":3,\"z\":2,\"\\ufffd\":1}");
+	json_object_object_add(o, "\xfe", json_object_new_int(4));
+	buf_reset(&out);
+	ck_assert_int_eq(audit_canon_json(o, &out), -1);
+	json_object_put(o);
+	buf_free(&out);
+}
+END_TEST
+
 START_TEST(test_canon_special_numbers)
 {
 	json_object *a = json_object_new_array();
@@ -985,6 +1005,7 @@ static Suite *audit_suite(void)
 
 	tcase_add_loop_test(canon, test_canon_golden, 0, (int)ARRAY_LEN(canon_cases));
 	tcase_add_loop_test(canon, test_canon_raw_bytes, 0, (int)ARRAY_LEN(raw_cases));
+	tcase_add_test(canon, test_canon_raw_keys);
 	tcase_add_test(canon, test_canon_special_numbers);
 	tcase_add_test(canon, test_canon_depth);
 	tcase_add_loop_test(canon, test_secret_keys, 0, (int)ARRAY_LEN(secret_cases));
