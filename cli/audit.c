@@ -61,22 +61,22 @@ static const struct sub {
 	const char *usage;
 } subs[] = {
 	{ "head", sub_head, OPT_ORG | OPT_JSON, 0, true,
-	  "audit head [--org NAME] [--json]                      sequence, hash and time of the chain's end" },
+	  "head [--org NAME] [--json]                            sequence, hash and time of the chain's end" },
 	{ "verify", sub_verify, OPT_ORG | OPT_FILE | OPT_PUBKEY | OPT_JSON, 0, false,
-	  "audit verify [--org NAME | --file F] [--pubkey P] [--json]\n"
-	  "                                                       walk the chain (database or export file; - is stdin);\n"
-	  "                                                       exit 0 intact, 1 broken" },
+	  "verify [--org NAME | --file F] [--pubkey P] [--json]\n"
+	  "                                                        walk the chain (database or export file; - is stdin);\n"
+	  "                                                        exit 0 intact, 1 broken" },
 	{ "export", sub_export, OPT_ORG, 0, true,
-	  "audit export [--org NAME]                             the chain as JSON lines on stdout" },
+	  "export [--org NAME]                                   the chain as JSON lines on stdout" },
 	{ "checkpoint", sub_checkpoint, OPT_ORG | OPT_ALL | OPT_JSON, 0, false,
-	  "audit checkpoint [--org NAME | --all] [--json]        sign the head with $KVMGATE_AUDIT_KEY_FILE, record it" },
+	  "checkpoint [--org NAME | --all] [--json]              sign the head with $KVMGATE_AUDIT_KEY_FILE, record it" },
 	{ "append", sub_append,
 	  OPT_ORG | OPT_ACTION | OPT_ARGS | OPT_DEVICE | OPT_OUTCOME | OPT_REASON | OPT_COUNT | OPT_JSON,
 	  OPT_ACTION, true,
-	  "audit append [--org NAME] --action A [--args JSON] [--device D] [--outcome ok|denied|error|pending]\n"
-	  "             [--reason R] [--count N] [--json]          record an event by the CLI (a note, a test load)" },
+	  "append [--org NAME] --action A [--args JSON] [--device D] [--outcome ok|denied|error|pending]\n"
+	  "         [--reason R] [--count N] [--json]              record an event by the CLI (a note, a test load)" },
 	{ "pubkey", sub_pubkey, OPT_JSON, 0, false,
-	  "audit pubkey [--json]                                 the checkpoint public key, in hex, to pin" },
+	  "pubkey [--json]                                       the checkpoint public key, in hex, to pin" },
 };
 
 static int usage(void)
