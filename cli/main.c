@@ -21,6 +21,7 @@ static const struct command {
 	{ "migrate", cmd_migrate, true,  "migrate             apply pending database migrations" },
 	{ "init",    cmd_init,    true,  "init                first organisation, admin user and admin token" },
 	{ "whoami",  cmd_whoami,  true,  "whoami [TOKEN]      who a token speaks for (default: $KVMGATE_TOKEN, then var/admin-token)" },
+	{ "audit",   cmd_audit,   true,  "audit ...           the audit chain: head, verify, export, checkpoint, append, pubkey" },
 	{ "config",  cmd_config,  false, "config              list the environment variables and defaults" },
 	{ "version", cmd_version, false, "version             print the version" },
 };

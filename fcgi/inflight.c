@@ -20,6 +20,9 @@
 #include "fcgi.h"
 #include "log.h"
 
+/* The connection LISTEN ran on; a wait on any other would never wake. */
+static unsigned listening_on;
+
 /* "mcp_" + session id: lowercase hex, so a valid channel name as it is. */
 static void channel_of(const char *session, char out[48])
 {
@@ -39,6 +42,7 @@ int inflight_open(const char *session, const char *call_id)
 	channel_of(session, channel);
 	if (db_listen(channel) < 0)
 		return -1;
+	listening_on = db_generation();
 	if ((r = db_query(sql, 2, p)) == NULL) {
 		if (db_unlisten(channel) < 0)
 			log_warnx("could not stop listening on a session channel");
@@ -154,6 +158,10 @@ enum inflight_event inflight_wait(const char *session, const char *call_id,
 			return ev;
 		if (left <= 0)
 			return INFLIGHT_NONE;
+		if (db_generation() != listening_on) {
+			log_warnx("the database connection was replaced during a streamed call");
+			return INFLIGHT_ERROR;
+		}
 		if (db_wait_notify((int)(left > 60000 ? 60000 : left)) < 0)
 			return INFLIGHT_ERROR;
 	}

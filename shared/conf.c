@@ -58,6 +58,8 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"Host names /mcp answers to, comma-separated, each with or without :port" },
 	[CONF_ALLOWED_ORIGINS] = { "KVMGATE_ALLOWED_ORIGINS", CONF_STRING, "", 0, 0,
 		"browser origins allowed besides those on an allowed host (scheme://host[:port], comma-separated)" },
+	[CONF_AUDIT_KEY_FILE] = { "KVMGATE_AUDIT_KEY_FILE", CONF_STRING, "@audit-ed25519.pem", 0, 0,
+		"Ed25519 private key (PEM) that signs audit checkpoints; created 0600 when missing" },
 };
 
 static char *values[CONF__COUNT];

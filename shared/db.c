@@ -22,6 +22,7 @@ static struct {
 	/* Statements prepared on this connection, by the address of their text. */
 	const char *prepared[MAX_PREPARED];
 	int nprepared;
+	unsigned generation;	/* connections made so far */
 } db;
 
 void db_configure(const char *conninfo, const char *var_dir, const char *app)
@@ -73,6 +74,7 @@ PGconn *db_conn(void)
 		return NULL;
 	}
 	db.unavailable = false;
+	db.generation++;
 	return db.conn;
 }
 
@@ -271,6 +273,16 @@ int db_wait_notify(int timeout_ms)
 		return -1;
 	}
 	return drain_notifies(c) > 0;
+}
+
+unsigned db_generation(void)
+{
+	return db.generation;
+}
+
+bool db_in_transaction(void)
+{
+	return db.conn != NULL && PQtransactionStatus(db.conn) != PQTRANS_IDLE;
 }
 
 void db_close(void)

@@ -63,8 +63,8 @@ int db_exec_script(const char *script) MUSTCHECK;
 /*
  * LISTEN / UNLISTEN on this process's connection. channel must match
  * [a-z0-9_]{1,63} (it cannot travel as a parameter); anything else is
- * refused. Returns 0 or -1. A reconnection forgets what was listened to:
- * db_wait_notify() then fails, so a waiter notices.
+ * refused. Returns 0 or -1. A reconnection forgets what was listened to;
+ * a waiter compares db_generation() to notice.
  */
 int db_listen(const char *channel) MUSTCHECK;
 int db_unlisten(const char *channel) MUSTCHECK;
@@ -77,6 +77,12 @@ int db_unlisten(const char *channel) MUSTCHECK;
  * loop to their own deadline), -1 when the connection failed.
  */
 int db_wait_notify(int timeout_ms);
+
+/* How many connections this process has made: a change means a new session. */
+unsigned db_generation(void);
+
+/* True when the connection is inside a transaction block (BEGIN ... COMMIT). */
+bool db_in_transaction(void);
 
 /* Closes the connection (before fork, or at exit). */
 void db_close(void);

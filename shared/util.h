@@ -43,6 +43,12 @@ void random_bytes(void *buf, size_t n);
 /* Writes 2*n lowercase hex digits and a NUL into out (size >= 2*n+1). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
 
+/*
+ * Decodes 2*n hex digits (either case) from hex into n bytes of out.
+ * Returns 0, or -1 at the first character that is not a hex digit.
+ */
+int hex_decode(const char *hex, size_t n, uint8_t *out) MUSTCHECK;
+
 /* Writes the unpadded base64url encoding of in, NUL-terminated. out >= 4*n/3+3. */
 void base64url_encode(const uint8_t *in, size_t n, char *out);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: starts a release stack on a free port and measures it with wrk
 # (keep-alive, 2 threads). Prints requests/s and p50/p99 latency per route, for
-# the default 16 workers and for a single worker, and the ratio between them.
+# the default 16 workers and for a single worker, and the ratio between them;
+# then the audit chain's append and verification rates (BENCH_AUDIT_EVENTS).
 # Figures, not assertions: nothing here fails on a slow machine.
 set -euo pipefail
 . "$(dirname "$0")/../integration/lib.sh"
@@ -75,3 +76,32 @@ for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG 
     'BEGIN { printf "  %-34s %.2fx\n", n, a / b }'
 done
 echo "($(nproc) cores, wrk -t2 -c$conns -d${duration}s, keep-alive to nginx, FastCGI over a unix socket)"
+
+# The audit chain: appends from 8 clients at once (each its own connection,
+# one transaction per event), then verification of the whole chain from
+# PostgreSQL and of its export without a database.
+audit_events=${BENCH_AUDIT_EVENTS:-100000}
+new_stack au >/dev/null
+kv() { KVMGATE_VAR_DIR=$au_var "$KVMGATE_BIN_DIR/kvmgate" "$@"; }
+# rate COUNT START_NS: COUNT per second since START_NS.
+rate() { awk -v n="$1" -v t="$(( $(date +%s%N) - $2 ))" 'BEGIN { printf "%.0f", n / (t / 1e9) }'; }
+echo
+echo "audit chain, $audit_events events:"
+t0=$(date +%s%N)
+for i in 1 2 3 4 5 6 7 8; do
+  kv audit append --action bench --count $(( audit_events / 8 )) \
+    --args '{"device":"rack-1","text":"ls -la /var/log","password":"x"}' >/dev/null &
+done
+wait
+printf '  %-34s %10s events/s\n' "append, 8 clients" "$(rate "$audit_events" "$t0")"
+t0=$(date +%s%N)
+kv audit verify >/dev/null
+printf '  %-34s %10s events/s\n' "verify from PostgreSQL" "$(rate "$audit_events" "$t0")"
+t0=$(date +%s%N)
+kv audit export >"$au_var/export.jsonl"
+printf '  %-34s %10s events/s  (%s MB)\n' "export" "$(rate "$audit_events" "$t0")" \
+  "$(( $(stat -c %s "$au_var/export.jsonl") / 1048576 ))"
+t0=$(date +%s%N)
+kv audit verify --file "$au_var/export.jsonl" >/dev/null
+printf '  %-34s %10s events/s\n' "verify an export (no database)" "$(rate "$audit_events" "$t0")"
+stack_cmd "$au_var" "$au_port" stop >/dev/null 2>&1
