@@ -254,6 +254,13 @@ static int t_elicitation_enums(struct mcp_call *c, json_object *args, struct too
 	}), "Elicitation completed", res);
 }
 
+/* Shows that tools/list keeps JSON Schema 2020-12 keywords as written. */
+static int t_schema(struct mcp_call *c, json_object *args, struct tool_result *res)
+{
+	tool_text(res, "%s", json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN));
+	return RPC_OK;
+}
+
 /* What a destructive device tool does before acting, without the device. */
 static int t_confirm(struct mcp_call *c, json_object *args, struct tool_result *res)
 {
@@ -308,6 +315,23 @@ static const struct tool tools[] = {
 		                      "minimum": 1, "maximum": 6000}}, "additionalProperties": false}),
 		.hints = { .read_only = true, .open_world = false },
 		.scope = TOOL_SCOPE_READ, .streams = true, .fn = t_long,
+	},
+	{
+		/* Listed only: its $defs and $ref are outside what tool_check_args()
+		 * understands, so a call is refused with a clear error. */
+		.name = "json_schema_2020_12_tool", .title = "json_schema_2020_12_tool",
+		.description = "Tool with JSON Schema 2020-12 features",
+		.input_schema = JSON({
+			"$schema": "https://json-schema.org/draft/2020-12/schema",
+			"type": "object",
+			"$defs": {"address": {"type": "object", "properties": {
+				"street": {"type": "string"}, "city": {"type": "string"}}}},
+			"properties": {"name": {"type": "string"},
+			               "address": {"$ref": "#/$defs/address"}},
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .open_world = false },
+		.scope = TOOL_SCOPE_READ, .fn = t_schema,
 	},
 	{
 		.name = "test_confirm_action", .title = "test_confirm_action",

@@ -22,6 +22,9 @@ mcp=$a_url/mcp
 tok=$a_token
 out=$a_var/clients
 mkdir -p "$out" "$a_var/home"
+# The test build with the conformance fixtures, for streaming and the suite.
+KVMGATE_FCGI_PROGRAM=$bin/../tests/kvmgate-fcgi-fixtures new_stack f ||
+  { not_ok "stack with fixtures starts"; exit 1; }
 
 # [want=N] js NAME SCRIPT ARGS...: runs a tests/e2e driver (or any node
 # program) on Node 22 with a scratch HOME; stdout to $out/NAME, stderr to
@@ -99,39 +102,31 @@ want=1 js sdk-notoken client.mjs "$mcp" ''
 check "SDK client, no token: connect fails with HTTP 401" \
   [ "$rc/$(step sdk-notoken error .code)" = 1/401 ]
 
-# Progress, cancellation and elicitation need SSE responses to tools/call and
-# the conformance fixture tools (test_tool_with_progress, test_elicitation),
-# which only a fixtures-enabled build lists. This runs when the server lists
-# test_tool_with_progress, and then must pass.
-streaming_clients() {
-  local a
-  PROGRESS=1 CALL=test_tool_with_progress js sdk-progress client.mjs "$mcp" "$tok"
-  check "SDK client, progress: exit 0, not an error" \
-    [ "$rc/$(step sdk-progress call '.result.isError // false')" = 0/false ]
-  check "SDK client, progress: the call is answered as text/event-stream" \
-    [ "$(jl sdk-progress 'map(select(.rpc == "tools/call"))[0].type')" = text/event-stream ]
-  check "SDK client, progress: 0, 50, 100 of 100 before the result" \
-    [ "$(jl sdk-progress '[.[] | select(.step == "progress") | "\(.progress)/\(.total)"] | join(" ")')" = "0/100 50/100 100/100" ]
+# Progress, cancellation and elicitation, on the stack with the fixtures.
+fmcp=$f_url/mcp
+PROGRESS=1 CALL=test_tool_with_progress js sdk-progress client.mjs "$fmcp" "$f_token"
+check "SDK client, progress: exit 0, not an error" \
+  [ "$rc/$(step sdk-progress call '.result.isError // false')" = 0/false ]
+check "SDK client, progress: the call is answered as text/event-stream" \
+  [ "$(jl sdk-progress 'map(select(.rpc == "tools/call"))[0].type')" = text/event-stream ]
+check "SDK client, progress: 0, 50, 100 of 100 before the result" \
+  [ "$(jl sdk-progress '[.[] | select(.step == "progress") | "\(.progress)/\(.total)"] | join(" ")')" = "0/100 50/100 100/100" ]
 
-  CANCEL_MS=1 CALL=test_tool_with_progress js sdk-cancel client.mjs "$mcp" "$tok"
-  check "SDK client, cancel: the call is abandoned, the session then ended cleanly" \
-    [ "$rc/$(step sdk-cancel cancelled .name)/$(step sdk-cancel terminate .ok)" = 0/test_tool_with_progress/true ]
-  check "SDK client, cancel: notifications/cancelled names the call and is accepted (202)" \
-    [ "$(step sdk-cancel cancel-sent '"\(.requestId) \(.delivered)"')/$(jl sdk-cancel 'map(select(.rpc == "notifications/cancelled"))[0].status')" = \
-      "$(jl sdk-cancel 'map(select(.rpc == "tools/call"))[0].id') true/202" ]
+CANCEL_MS=500 CALL=test_long_operation ARGS='{"steps":100}' js sdk-cancel client.mjs "$fmcp" "$f_token"
+check "SDK client, cancel: the call is abandoned, the session then ended cleanly" \
+  [ "$rc/$(step sdk-cancel cancelled .name)/$(step sdk-cancel terminate .ok)" = 0/test_long_operation/true ]
+check "SDK client, cancel: notifications/cancelled names the call and is accepted (202)" \
+  [ "$(step sdk-cancel cancel-sent '"\(.requestId) \(.delivered)"')/$(jl sdk-cancel 'map(select(.rpc == "notifications/cancelled"))[0].status')" = \
+    "$(jl sdk-cancel 'map(select(.rpc == "tools/call"))[0].id') true/202" ]
+check "SDK client, cancel: the server stopped the call" \
+  grep -q '"tool":"test_long_operation".*"result":"cancelled"' "$f_var/log/fcgi.log"
 
-  for a in accept decline cancel; do
-    ELICIT=$a CALL=test_elicitation ARGS='{"message":"Confirm the e2e test"}' \
-      js "sdk-elicit-$a" client.mjs "$mcp" "$tok"
-    check "SDK client, elicitation answered $a: one form request, the result reports $a" \
-      [ "$rc/$(jl "sdk-elicit-$a" '[.[] | select(.step == "elicitation")] | "\(length) \(.[0].mode)"')/$(step "sdk-elicit-$a" call '.result.content[0].text' | grep -c "$a")" = "0/1 form/1" ]
-  done
-}
-if [ "$(step sdk tools '.names | index("test_tool_with_progress") != null')" = true ]; then
-  streaming_clients
-else
-  diag "progress, cancel, elicitation: not run, no test_tool_with_progress (needs a fixtures build)"
-fi
+for a in accept decline cancel; do
+  ELICIT=$a CALL=test_elicitation ARGS='{"message":"Confirm the e2e test"}' \
+    js "sdk-elicit-$a" client.mjs "$fmcp" "$f_token"
+  check "SDK client, elicitation answered $a: one form request, the result reports $a" \
+    [ "$rc/$(jl "sdk-elicit-$a" '[.[] | select(.step == "elicitation")] | "\(length) \(.[0].mode)"')/$(step "sdk-elicit-$a" call '.result.content[0].text' | grep -c "action=$a")" = "0/1 form/1" ]
+done
 
 # ---- v2 client ------------------------------------------------------------------
 
@@ -174,9 +169,9 @@ check "mcp-remote http-only bridge: lists both tools, calls get_server_info" \
 
 # ---- conformance suite through the token proxy ------------------------------------------
 
-# start_proxy: tests/e2e/token-proxy.mjs in front of the stack; sets proxy_url.
+# start_proxy: tests/e2e/token-proxy.mjs in front of the stack with the fixtures; sets proxy_url.
 start_proxy() {
-  (cd "$e2e" && TOKEN=$tok exec node token-proxy.mjs "$a_url") >"$out/proxy.port" 2>"$out/proxy.err" &
+  (cd "$e2e" && TOKEN=$f_token exec node token-proxy.mjs "$f_url") >"$out/proxy.port" 2>"$out/proxy.err" &
   proxy_pid=$!
   for _ in $(seq 1 100); do
     [ -s "$out/proxy.port" ] && break
