@@ -370,6 +370,28 @@ int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
 tool_fn tool_get_server_info;
 tool_fn tool_list_devices;
 
+/* ---- authcache.c: recent token and session lookups of this worker ------ */
+
+/* Maps the epoch all workers share; the supervisor calls it before forking. */
+void authcache_init(void);
+
+/*
+ * Makes every worker forget what it remembers (at its next request): call
+ * after ending a session or changing a session or token the gateway may
+ * have cached.
+ */
+void authcache_invalidate(void);
+
+/* token_lookup(), answered from memory when the same token was seen recently. */
+enum token_result authcache_token(const char *token, struct token_identity *out) MUSTCHECK;
+
+/* A session of who's user and organisation seen recently into *out, or false. */
+bool authcache_session_get(const char *id, const struct token_identity *who,
+                           struct mcp_session *out);
+
+/* Remembers a live session read from the database. */
+void authcache_session_put(const struct token_identity *who, const struct mcp_session *s);
+
 /* ---- devices.c: a device of the caller's organisation by id or name ------ */
 
 #define DEVICE_NAME_MAX 100

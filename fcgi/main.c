@@ -107,6 +107,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	metrics_init();
+	authcache_init();
 	metrics_set_workers(n);
 
 	memset(&sa, 0, sizeof sa);

@@ -324,6 +324,8 @@ static enum session_status session_find(struct request *req, const char *id,
 	memset(s, 0, sizeof *s);
 	if (!session_id_valid(id))
 		return SESSION_GONE;
+	if (authcache_session_get(id, &req->who, s))
+		return SESSION_LIVE;
 	snprintf(org, sizeof org, "%lld", req->who.org_id);
 	snprintf(user, sizeof user, "%lld", req->who.user_id);
 	if ((r = db_query(sql, 3, params)) == NULL)
@@ -341,6 +343,7 @@ static enum session_status session_find(struct request *req, const char *id,
 	PQclear(r);
 	if (stale && (r = db_query(touch, 1, params)) != NULL)
 		PQclear(r);
+	authcache_session_put(&req->who, s);
 	return SESSION_LIVE;
 }
 
@@ -485,6 +488,7 @@ static int m_set_level(struct mcp_call *c, json_object *params, json_object **re
 	if ((r = db_query(sql, 2, p)) == NULL)
 		return mcp_fail(c, RPC_INTERNAL_ERROR, "the level could not be stored; try again");
 	PQclear(r);
+	authcache_invalidate();
 	*result = json_object_new_object();
 	return RPC_OK;
 }
@@ -686,6 +690,7 @@ int h_mcp_delete(struct request *req)
 		reply_error(&x, 404, RPC_SESSION_NOT_FOUND, "Session not found");
 		return 0;
 	}
+	authcache_invalidate();
 	log_fields(LOG_LVL_INFO, "mcp session ended", "session", session_tag(sid, tag), NULL);
 	resp_body(req, 204, NULL, NULL, 0);
 	return 0;

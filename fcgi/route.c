@@ -77,7 +77,7 @@ static int authorise(struct request *req)
 		unauthorised(req, "the Authorization header must use the Bearer scheme", true);
 		return -1;
 	}
-	switch (token_lookup(h + 7, &req->who)) {
+	switch (authcache_token(h + 7, &req->who)) {
 	case TOKEN_OK:
 		return 0;
 	case TOKEN_INVALID:

@@ -60,6 +60,9 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"browser origins allowed besides those on an allowed host (scheme://host[:port], comma-separated)" },
 	[CONF_AUDIT_KEY_FILE] = { "KVMGATE_AUDIT_KEY_FILE", CONF_STRING, "@audit-ed25519.pem", 0, 0,
 		"Ed25519 private key (PEM) that signs audit checkpoints; created 0600 when missing" },
+	[CONF_AUTH_CACHE_MS] = { "KVMGATE_AUTH_CACHE_MS", CONF_INT, "2000", 0, 60000,
+		"how long (ms) a worker reuses a token or MCP session it looked up; a token "
+		"revoked outside the gateway stops working within this time (0: look up every time)" },
 };
 
 static char *values[CONF__COUNT];

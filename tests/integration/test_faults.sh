@@ -55,7 +55,8 @@ stack_cmd "$s_var" "$s_port" db-stop
 http GET "$s_url/healthz"
 check "healthz 503 with the database down" \
   [ "$status/$(jqr .database.ok)/$(jqr .capture.ok)" = "503/false/true" ]
-http GET "$s_url/api/v1/me" "${auth[@]}"
+# A token the workers have not seen lately can only be checked in PostgreSQL.
+http GET "$s_url/api/v1/me" -H "Authorization: Bearer kvmg_$(printf 'A%.0s' $(seq 1 43))"
 expect_error 503 database_unavailable "a request needing the database"
 http GET "$s_url/metrics"
 check "metrics still answer without the database" [ "$status" = 200 ]
