@@ -11,9 +11,22 @@
 #include "tokens.h"
 #include "util.h"
 
+/* ---- devices.c (below): a device as a call names it ---------------------- */
+
+#define DEVICE_NAME_MAX 100
+
+struct device_ref {
+	long long id;
+	char name[DEVICE_NAME_MAX + 1];
+	char kind[16];
+	bool enabled;
+	bool tagged;			/* carries the caller token's device_tag (or it has none) */
+};
+
 /* ---- request.c: one HTTP request and its response ---------------------- */
 
 #define REQ_MAX_PARAMS 16
+#define REQ_MAX_PATH_PARAMS 4
 
 struct request {
 	FCGX_Request *fcgx;
@@ -28,7 +41,10 @@ struct request {
 	size_t body_len;
 	uint64_t start_ns;
 	const struct route *route;	/* NULL until matched */
+	struct { const char *name; char *value; } path_params[REQ_MAX_PATH_PARAMS];
+	int npath_params;		/* {name} parts of the route's path */
 	struct token_identity who;	/* set for ROUTE_AUTH routes */
+	struct device_ref device;	/* set for ROUTE_DEVICE routes */
 	/* response */
 	int status;
 	bool sent;
@@ -60,6 +76,9 @@ const char *request_header(const struct request *req, const char *cgi_name);
 /* A query parameter by name, or NULL. */
 const char *request_param(const struct request *req, const char *name);
 
+/* The value of the route's {name} path part, or NULL. */
+const char *request_path_param(const struct request *req, const char *name);
+
 /* Releases everything request_init and the handlers allocated. */
 void request_cleanup(struct request *req);
 
@@ -90,23 +109,94 @@ void resp_error(struct request *req, int status, const char *code, const char *f
 void resp_body(struct request *req, int status, const char *content_type,
                const char *body, size_t len);
 
+/* ---- authz.c: the one authorisation step --------------------------------- */
+
+/*
+ * What a route or a tool does, as the role matrix names it. Each action
+ * needs a token scope and one of the roles its row allows (authz.c).
+ */
+enum authz_action {
+	AUTHZ_UNSET,		/* a row that names no action: always denied */
+	AUTHZ_SESSION,		/* the caller's own identity; MCP session methods */
+	AUTHZ_SERVER_READ,	/* facts about the gateway */
+	AUTHZ_DEVICES_READ,	/* the device list and a device's settings */
+	AUTHZ_DEVICES_WRITE,	/* add, change, remove devices and their credentials */
+	AUTHZ_CONSOLE_READ,	/* screens: screenshots, OCR, waiting for text */
+	AUTHZ_INPUT_WRITE,	/* keyboard and mouse */
+	AUTHZ_POWER_WRITE,	/* power actions */
+	AUTHZ_MEDIA_WRITE,	/* virtual media */
+	AUTHZ_AUDIT_READ,	/* the audit log, its head and its integrity */
+	AUTHZ_TOKENS_READ_OWN,	/* list one's own tokens */
+	AUTHZ_TOKENS_MANAGE_OWN,	/* create and revoke one's own tokens */
+	AUTHZ_TOKENS_MANAGE_ALL,	/* list, create and revoke anyone's tokens in the organisation */
+	AUTHZ_USERS_MANAGE,	/* members of the organisation and their roles */
+	AUTHZ_ORGS_MANAGE,	/* the organisation itself */
+	AUTHZ__COUNT
+};
+
+enum authz_role { ROLE_ORG_ADMIN, ROLE_OPERATOR, ROLE_VIEWER, ROLE_AUDITOR, ROLE__COUNT };
+
+enum authz_scope { AUTHZ_SCOPE_NONE, AUTHZ_SCOPE_READ, AUTHZ_SCOPE_WRITE };
+
+/* One row of the role matrix. */
+struct authz_rule {
+	const char *name;		/* "devices.read" */
+	enum authz_scope scope;		/* the token scope it needs */
+	unsigned roles;			/* 1 << enum authz_role for each role allowed */
+	const char *what;		/* for people: the README and denials */
+};
+
+/* The row of action a; NULL for AUTHZ_UNSET and values out of range. */
+const struct authz_rule *authz_rule(enum authz_action a);
+
+/* The role called name, or -1 when none is. */
+int authz_role_parse(const char *name);
+
+/* The name of role r ("org_admin", ...). */
+const char *authz_role_name(enum authz_role r);
+
+/*
+ * Whether who may do a, as far as role and token scope tell (no device):
+ * what tools/list, resources/list and prompts/list show.
+ */
+bool authz_allowed(const struct token_identity *who, enum authz_action a);
+
+/*
+ * The one authorisation step: whether who may do a, on device dev when the
+ * call involves one (NULL otherwise). Returns 0 when allowed, or -1 with a
+ * sentence in why naming what is missing (the role, the scope, or the
+ * token's device tag). dev is borrowed.
+ */
+int authz_check(const struct token_identity *who, enum authz_action a,
+                const struct device_ref *dev, char *why, size_t len) MUSTCHECK;
+
 /* ---- route.c: the route table and the one authorisation step ----------- */
 
 enum route_flags {
-	ROUTE_AUTH = 1 << 0,	/* bearer token required */
+	ROUTE_AUTH = 1 << 0,	/* bearer token required; action checked (authz.c) */
 	ROUTE_ORIGIN = 1 << 1,	/* Host and Origin must be allowed (origin.c) */
+	ROUTE_DEVICE = 1 << 2,	/* {id} names a device of the caller's organisation */
 };
 
+/*
+ * A route: method and path, where a {name} part of the path matches one
+ * segment of 1 to 128 characters (request_path_param() reads it).
+ */
 struct route {
 	const char *method;
 	const char *path;
 	int (*handler)(struct request *req);	/* returns 0 once it has responded */
 	unsigned flags;
 	const char *const *params;		/* allowed query parameters, NULL-terminated */
+	enum authz_action action;		/* what the route does (ROUTE_AUTH routes) */
+	const char *summary;			/* one line for people and the API document */
 };
 
 /* Routes, validates and answers one request. */
 void route_dispatch(struct request *req);
+
+/* The route table, in order; NULL past its end. */
+const struct route *route_at(int i);
 
 /* Number of routes, and the name metrics use for route i (i == count: "other"). */
 int route_count(void);
@@ -272,8 +362,6 @@ int inflight_answer(const char *session, const char *request_id, const char *mes
 
 /* ---- tools.c: the tool table, argument checks, tools/list and tools/call - */
 
-enum tool_scope { TOOL_SCOPE_READ, TOOL_SCOPE_WRITE };
-
 /*
  * What a tool returns: content blocks, optional structured content and the
  * isError flag. Owned by tools.c's call machinery; handlers fill it only
@@ -301,7 +389,7 @@ struct tool {
 	struct {
 		bool read_only, destructive, idempotent, open_world;
 	} hints;
-	enum tool_scope scope;		/* tokens without it neither see nor call it */
+	enum authz_action action;	/* callers it denies neither see nor call it */
 	bool streams;			/* answers as an event stream when the client
 					 * accepts one: it logs, asks the client or is
 					 * long enough to cancel */
@@ -372,14 +460,6 @@ tool_fn tool_list_devices;
 
 /* ---- devices.c: a device of the caller's organisation by id or name ------ */
 
-#define DEVICE_NAME_MAX 100
-
-struct device_ref {
-	long long id;
-	char name[DEVICE_NAME_MAX + 1];
-	char kind[16];
-	bool enabled;
-};
 
 /*
  * Finds the device ref names (its name, or its id in decimal) in who's
@@ -408,7 +488,7 @@ struct resource {
 	const char *title;
 	const char *description;
 	const char *mime_type;
-	enum tool_scope scope;		/* tokens without it neither see nor read it */
+	enum authz_action action;	/* callers it denies neither see nor read it */
 	bool subscribable;		/* resources/subscribe accepts it */
 	/* Completes the template's {name} part; NULL: no completion. */
 	int (*complete)(struct mcp_call *c, const char *prefix, json_object *values, bool *more);
@@ -456,7 +536,7 @@ struct prompt {
 	const char *title;
 	const char *description;
 	struct prompt_arg args[PROMPT_ARGS_MAX];
-	enum tool_scope scope;
+	enum authz_action action;
 	const char *text;
 	int (*get)(struct mcp_call *c, json_object *args, json_object *messages);
 };

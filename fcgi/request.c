@@ -212,8 +212,22 @@ const char *request_param(const struct request *req, const char *name)
 	return NULL;
 }
 
+const char *request_path_param(const struct request *req, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (int i = 0; i < req->npath_params; i++)
+		if (strncmp(req->path_params[i].name, name, len) == 0 &&
+		    req->path_params[i].name[len] == '}')
+			return req->path_params[i].value;
+	return NULL;
+}
+
 void request_cleanup(struct request *req)
 {
+	for (int i = 0; i < req->npath_params; i++)
+		free(req->path_params[i].value);
+	req->npath_params = 0;
 	for (int i = 0; i < req->nparams; i++) {
 		free(req->params[i].name);
 		free(req->params[i].value);

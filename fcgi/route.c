@@ -1,26 +1,41 @@
 /*
  * route.c - the route table, and the single place where a request is checked
- * before its handler runs: method, query parameters, Host and Origin, body,
- * authentication.
- * Later authorisation (roles, policies, grants) plugs into authorise() too.
+ * before its handler runs: path and method, query parameters, Host and
+ * Origin, body, authentication, then the one authorisation step (authz.c):
+ * the route's action against the caller's role and token scope, and for a
+ * route about a device, that device within the caller's organisation.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "fcgi.h"
 #include "log.h"
 
+#define PATH_PARAM_MAX 128
+
 static const char *const no_params[] = { NULL };
 
 static const struct route routes[] = {
-	{ "GET",    "/healthz",   h_healthz,    0,                         no_params },
-	{ "GET",    "/metrics",   h_metrics,    0,                         no_params },
-	{ "GET",    "/api/v1/me", h_me,         ROUTE_AUTH,                no_params },
-	{ "POST",   "/mcp",       h_mcp_post,   ROUTE_AUTH | ROUTE_ORIGIN, no_params },
-	{ "GET",    "/mcp",       h_mcp_get,    ROUTE_AUTH | ROUTE_ORIGIN, no_params },
-	{ "DELETE", "/mcp",       h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params },
+	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
+	  "health of PostgreSQL and the capture worker" },
+	{ "GET", "/metrics", h_metrics, 0, no_params, AUTHZ_UNSET,
+	  "Prometheus metrics" },
+	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH, no_params, AUTHZ_SESSION,
+	  "who the bearer token speaks for" },
+	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP Streamable HTTP: one JSON-RPC message" },
+	{ "GET", "/mcp", h_mcp_get, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP: no standalone stream (405)" },
+	{ "DELETE", "/mcp", h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP: end a session" },
 };
+
+const struct route *route_at(int i)
+{
+	return i >= 0 && i < (int)ARRAY_LEN(routes) ? &routes[i] : NULL;
+}
 
 int route_count(void)
 {
@@ -50,6 +65,42 @@ static bool method_matches(const struct route *r, const char *method)
 	       (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
+/*
+ * Whether path fits pattern, segment by segment; a {name} segment takes
+ * 1 to PATH_PARAM_MAX characters. When req is not NULL the values of the
+ * {name} parts are stored in it (released by request_cleanup).
+ */
+static bool path_matches(const char *pattern, const char *path, struct request *req)
+{
+	while (*pattern != '\0' && *path != '\0') {
+		size_t plen = strcspn(pattern, "/"), len = strcspn(path, "/");
+
+		if (pattern[0] == '{' && plen > 2 && pattern[plen - 1] == '}') {
+			if (len == 0 || len > PATH_PARAM_MAX)
+				return false;
+			if (req != NULL && req->npath_params < REQ_MAX_PATH_PARAMS) {
+				int n = req->npath_params++;
+				/* The name points into the table, ended by '}'. */
+				req->path_params[n].name = pattern + 1;
+				req->path_params[n].value = xmalloc(len + 1);
+				memcpy(req->path_params[n].value, path, len);
+				req->path_params[n].value[len] = '\0';
+			}
+		} else if (plen != len || strncmp(pattern, path, len) != 0) {
+			return false;
+		}
+		pattern += plen;
+		path += len;
+		if (*pattern == '/' && *path == '/') {
+			pattern++;
+			path++;
+		} else if (*pattern != *path) {
+			return false;
+		}
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
 /* Answers 401 in the form RFC 6750 gives, and says why in the body. */
 static void unauthorised(struct request *req, const char *why, bool invalid)
 {
@@ -63,12 +114,10 @@ static void unauthorised(struct request *req, const char *why, bool invalid)
  * Authenticates the bearer token of a ROUTE_AUTH request into req->who.
  * Returns 0, or -1 after answering.
  */
-static int authorise(struct request *req)
+static int authenticate(struct request *req)
 {
 	const char *h = request_header(req, "HTTP_AUTHORIZATION");
 
-	if (!(req->route->flags & ROUTE_AUTH))
-		return 0;
 	if (h == NULL || *h == '\0') {
 		unauthorised(req, "an Authorization: Bearer <token> header is required", false);
 		return -1;
@@ -91,35 +140,80 @@ static int authorise(struct request *req)
 	return -1;
 }
 
-void route_dispatch(struct request *req)
+/*
+ * The authorisation step of a ROUTE_AUTH request: the route's action for
+ * req->who, then the device its {id} names (ROUTE_DEVICE), which must be
+ * one of the caller's organisation and reachable by the token. Another
+ * organisation's device, or one outside the token's device tag, is not
+ * found. Returns 0, or -1 after answering 403, 404 or 503.
+ */
+static int authorise(struct request *req)
+{
+	char why[320];
+
+	if (authz_check(&req->who, req->route->action, NULL, why, sizeof why) < 0) {
+		resp_error(req, 403, "forbidden", "%s", why);
+		return -1;
+	}
+	if (!(req->route->flags & ROUTE_DEVICE))
+		return 0;
+	switch (device_find(&req->who, request_path_param(req, "id"), &req->device)) {
+	case 0:
+		break;
+	case 1:
+		resp_error(req, 404, "not_found", "no device '%.100s' in this organisation",
+		           request_path_param(req, "id"));
+		return -1;
+	default:
+		resp_error(req, 503, "database_unavailable",
+		           "the database is unavailable; try again shortly");
+		return -1;
+	}
+	if (authz_check(&req->who, req->route->action, &req->device, why, sizeof why) < 0) {
+		resp_error(req, 404, "not_found", "no device '%.100s' in this organisation",
+		           request_path_param(req, "id"));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Finds the route for req's method and path into req->route. Returns 0, or
+ * -1 after answering 404, or 405 with Allow.
+ */
+static int match(struct request *req)
 {
 	struct buf allow = BUF_INIT;
-	const struct route *path_match = NULL;
-	int rc;
+	bool path_known = false;
 
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-		if (strcmp(routes[i].path, req->path) != 0)
+		if (!path_matches(routes[i].path, req->path, NULL))
 			continue;
-		path_match = &routes[i];
+		path_known = true;
 		if (method_matches(&routes[i], req->method)) {
 			req->route = &routes[i];
-			break;
+			buf_free(&allow);
+			return path_matches(routes[i].path, req->path, req) ? 0 : -1;
 		}
 		buf_printf(&allow, "%s%s", allow.len ? ", " : "", routes[i].method);
 	}
-	if (req->route == NULL) {
-		if (path_match != NULL) {
-			resp_header(req, "Allow", allow.data);
-			resp_error(req, 405, "method_not_allowed",
-			           "%s is not allowed on %s; allowed: %s",
-			           req->method, req->path, allow.data);
-		} else {
-			resp_error(req, 404, "not_found", "no route for %s", req->path);
-		}
-		buf_free(&allow);
-		return;
+	if (path_known) {
+		resp_header(req, "Allow", allow.data);
+		resp_error(req, 405, "method_not_allowed", "%s is not allowed on %s; allowed: %s",
+		           req->method, req->path, allow.data);
+	} else {
+		resp_error(req, 404, "not_found", "no route for %s", req->path);
 	}
 	buf_free(&allow);
+	return -1;
+}
+
+void route_dispatch(struct request *req)
+{
+	int rc;
+
+	if (match(req) < 0)
+		return;
 	for (int i = 0; i < req->nparams; i++) {
 		bool known = false;
 		for (const char *const *p = req->route->params; *p; p++)
@@ -132,7 +226,9 @@ void route_dispatch(struct request *req)
 	}
 	if ((req->route->flags & ROUTE_ORIGIN) && origin_check(req) < 0)
 		return;
-	if (request_read_body(req) != 0 || authorise(req) < 0)
+	if (request_read_body(req) != 0)
+		return;
+	if ((req->route->flags & ROUTE_AUTH) && (authenticate(req) < 0 || authorise(req) < 0))
 		return;
 	rc = req->route->handler(req);
 	if (!req->sent) {

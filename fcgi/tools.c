@@ -4,7 +4,7 @@
  * against the tool's declared input schema before its handler runs.
  *
  * A tool is a row: name, human text, schemas as JSON text (parsed once per
- * process), annotations, the scope it needs and its handler (tools_*.c).
+ * process), annotations, the action it does (authz.c) and its handler (tools_*.c).
  * Schemas use a small subset of JSON Schema that tool_check_args()
  * understands completely; check_fcgi_tools keeps every row inside it.
  */
@@ -36,7 +36,7 @@ static const struct tool builtin[] = {
 		                      "additionalProperties": false}),
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = false },
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_SERVER_READ,
 		.fn = tool_get_server_info,
 	},
 	{
@@ -83,7 +83,7 @@ static const struct tool builtin[] = {
 		}),
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = false },
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.fn = tool_list_devices,
 	},
 };
@@ -482,7 +482,7 @@ bool tool_schema_supported(json_object *schema, char *why, size_t len)
 
 static bool visible(const struct tool *t, const struct token_identity *who)
 {
-	return t->scope == TOOL_SCOPE_READ ? who->scope_read : who->scope_write;
+	return authz_allowed(who, t->action);
 }
 
 /* The tool object tools/list shows for row i; the caller owns it. */
@@ -576,7 +576,7 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 		return mcp_fail(c, RPC_INVALID_PARAMS, "tools/call needs params.name, a tool name");
 	name = json_object_get_string(v);
 	for (i = 0; i < tool_count(); i++)
-		if (strcmp((t = tool_at(i))->name, name) == 0 && visible(t, &c->req->who))
+		if (strcmp((t = tool_at(i))->name, name) == 0)
 			break;
 	if (i == tool_count())
 		return mcp_fail(c, RPC_INVALID_PARAMS, "Unknown tool: %.128s", name);
@@ -589,7 +589,10 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 	c->progress = -1;
 
 	res.content = json_object_new_array();
-	if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
+	if (authz_check(&c->req->who, t->action, NULL, why, sizeof why) < 0) {
+		tool_fail(&res, "%s", why);
+		rc = RPC_OK;
+	} else if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
 		tool_fail(&res, "%s", why);
 		rc = RPC_OK;
 	} else {
