@@ -7,6 +7,7 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "tokens.h"
 #include "util.h"
@@ -48,6 +49,11 @@ struct request {
 	/* response */
 	int status;
 	bool sent;
+	bool hold;			/* resp_body() keeps the response for resp_release() */
+	bool held;			/* a response is being kept */
+	struct buf held_body;
+	char held_type[64];
+	char error[200];		/* "code: message" of the last resp_error() */
 	bool streaming;			/* resp_stream_begin() sent the head */
 	bool stream_broken;		/* a write to the client failed */
 	struct buf headers;		/* extra header lines, CRLF-terminated */
@@ -97,6 +103,15 @@ void resp_stream_begin(struct request *req, const char *content_type);
  * the client is gone (later writes are skipped).
  */
 int resp_stream_write(struct request *req, const char *data, size_t len);
+
+/*
+ * Sends the response kept while req->hold was set (an audited read is
+ * answered only once its event is recorded). Does nothing when none is kept.
+ */
+void resp_release(struct request *req);
+
+/* Drops the kept response and the headers added so far, so another can be sent. */
+void resp_discard(struct request *req);
 
 /* Sends a JSON body; takes ownership of body. */
 void resp_json(struct request *req, int status, json_object *body);
@@ -170,12 +185,64 @@ bool authz_allowed(const struct token_identity *who, enum authz_action a);
 int authz_check(const struct token_identity *who, enum authz_action a,
                 const struct device_ref *dev, char *why, size_t len) MUSTCHECK;
 
+/* ---- audited.c: the audit events of one call ----------------------------- */
+
+struct mcp_call;
+
+/*
+ * The record of one call of a tool or a REST route: a read writes one event
+ * with its outcome after it ran; a write first commits a pending event and
+ * does not act unless that succeeded, then writes its outcome. Lives on the
+ * caller's stack; audited_begin() and audited_end() (or a failed
+ * audited_intent()) bracket it.
+ */
+struct audited {
+	struct audit_event ev;
+	json_object *args;		/* owned: what the call was given */
+	uint64_t start_ns;
+	char action[160];
+	char client_name[201];
+	char ip[64];
+	char device[DEVICE_NAME_MAX + 1];
+	char reason[256];
+};
+
+/*
+ * Starts the record of action (a tool name, or "METHOD /path" of a route)
+ * called by req->who, through MCP call c, or REST when c is NULL. Takes args
+ * (an object or NULL); secrets in it are redacted before anything is stored.
+ */
+void audited_begin(struct audited *a, struct request *req, const struct mcp_call *c,
+                   const char *action, json_object *args);
+
+/* Names the device the call is about. */
+void audited_device(struct audited *a, const struct device_ref *d);
+
+/*
+ * Commits the pending event of a write before it acts. Returns 0, or -1 when
+ * it could not be written: the call must then not act, and the record is
+ * finished (no audited_end).
+ */
+int audited_intent(struct audited *a) MUSTCHECK;
+
+/*
+ * Writes the outcome (reason: why denied or failed, or NULL) with the
+ * latency, and finishes the record. Returns 0, or -1 when the event could
+ * not be written: a read must then withhold its answer.
+ */
+int audited_end(struct audited *a, enum audit_outcome outcome, const char *reason) MUSTCHECK;
+
+/* The sentence a call gets when its audit event could not be written. */
+#define AUDIT_NOT_DONE "Not done: the audit log could not be written; nothing was read or " \
+	"changed. Try again shortly."
+
 /* ---- route.c: the route table and the one authorisation step ----------- */
 
 enum route_flags {
 	ROUTE_AUTH = 1 << 0,	/* bearer token required; action checked (authz.c) */
 	ROUTE_ORIGIN = 1 << 1,	/* Host and Origin must be allowed (origin.c) */
 	ROUTE_DEVICE = 1 << 2,	/* {id} names a device of the caller's organisation */
+	ROUTE_AUDIT = 1 << 3,	/* every call writes an audit event (audited.c) */
 };
 
 /*
@@ -260,6 +327,8 @@ struct mcp_session {
 	char log_level[12];		/* "" until the client sets one: all levels */
 	bool elicit_form;		/* the client can answer form elicitation */
 	bool sampling;			/* the client can answer sampling/createMessage */
+	char client_name[201];		/* clientInfo of initialize, for the audit log */
+	char client_version[201];
 };
 
 /* One JSON-RPC request being answered; lives on the handler's stack. */

@@ -22,7 +22,7 @@ static const struct route routes[] = {
 	  "health of PostgreSQL and the capture worker" },
 	{ "GET", "/metrics", h_metrics, 0, no_params, AUTHZ_UNSET,
 	  "Prometheus metrics" },
-	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH, no_params, AUTHZ_SESSION,
+	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH | ROUTE_AUDIT, no_params, AUTHZ_SESSION,
 	  "who the bearer token speaks for" },
 	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
 	  "MCP Streamable HTTP: one JSON-RPC message" },
@@ -208,6 +208,94 @@ static int match(struct request *req)
 	return -1;
 }
 
+/* Credentials in a request body: recorded as "[redacted]", whatever their name. */
+static const char *const credential_keys[] = { "username", "password" };
+
+/*
+ * What the audit event of a REST call records as its arguments: the path's
+ * {name} parts, the query parameters and a JSON object body, credentials
+ * redacted. The caller owns the result.
+ */
+static json_object *rest_args(const struct request *req)
+{
+	json_object *o = json_object_new_object(), *body;
+
+	for (int i = 0; i < req->npath_params; i++) {
+		const char *n = req->path_params[i].name;
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(n, "}"), n);
+		json_object_object_add(o, name, json_object_new_string(req->path_params[i].value));
+	}
+	for (int i = 0; i < req->nparams; i++)
+		json_object_object_add(o, req->params[i].name,
+		                       json_object_new_string(req->params[i].value));
+	if (req->body_len > 0 && (body = json_tokener_parse(req->body)) != NULL) {
+		if (json_object_is_type(body, json_type_object)) {
+			for (size_t i = 0; i < ARRAY_LEN(credential_keys); i++)
+				if (json_object_object_get_ex(body, credential_keys[i], NULL))
+					json_object_object_add(body, credential_keys[i],
+					                       json_object_new_string("[redacted]"));
+			json_object_object_add(o, "body", body);
+		} else {
+			json_object_put(body);
+		}
+	}
+	return o;
+}
+
+/* The outcome an answered REST call records. */
+static enum audit_outcome rest_outcome(int status)
+{
+	if (status < 400)
+		return AUDIT_OK;
+	return status == 401 || status == 403 ? AUDIT_DENIED : AUDIT_ERROR;
+}
+
+/*
+ * Runs an authenticated route through the authorisation step and its
+ * handler, with the call's audit events for ROUTE_AUDIT routes: a write's
+ * intent committed before the handler runs (503 and nothing done when it
+ * cannot be), and the outcome after; a read's answer is held until its
+ * event is recorded, and replaced by a 503 when it cannot be.
+ */
+static void run_audited(struct request *req)
+{
+	const struct authz_rule *rule = authz_rule(req->route->action);
+	bool write = rule != NULL && rule->scope == AUTHZ_SCOPE_WRITE;
+	char action[160];
+	struct audited au;
+
+	snprintf(action, sizeof action, "%s %s", req->route->method, req->route->path);
+	audited_begin(&au, req, NULL, action, rest_args(req));
+	if (authorise(req) < 0) {
+		if (req->device.id > 0)
+			audited_device(&au, &req->device);
+		if (audited_end(&au, rest_outcome(req->status), req->error) < 0)
+			log_warnx("a refused call of %s is not in the audit log", action);
+		return;
+	}
+	if (req->route->flags & ROUTE_DEVICE)
+		audited_device(&au, &req->device);
+	if (write && audited_intent(&au) < 0) {
+		resp_error(req, 503, "audit_unavailable", "%s", AUDIT_NOT_DONE);
+		return;
+	}
+	req->hold = !write;
+	if (req->route->handler(req) != 0 || !req->sent) {
+		log_errx("handler for %s did not respond", req->route->path);
+		resp_discard(req);
+		req->hold = !write;
+		resp_error(req, 500, "internal", "internal error");
+	}
+	if (audited_end(&au, rest_outcome(req->status),
+	                req->status >= 400 ? req->error : NULL) < 0 && !write) {
+		resp_discard(req);
+		resp_error(req, 503, "audit_unavailable", "%s", AUDIT_NOT_DONE);
+		return;
+	}
+	resp_release(req);
+}
+
 void route_dispatch(struct request *req)
 {
 	int rc;
@@ -228,7 +316,13 @@ void route_dispatch(struct request *req)
 		return;
 	if (request_read_body(req) != 0)
 		return;
-	if ((req->route->flags & ROUTE_AUTH) && (authenticate(req) < 0 || authorise(req) < 0))
+	if ((req->route->flags & ROUTE_AUTH) && authenticate(req) < 0)
+		return;
+	if (req->route->flags & ROUTE_AUDIT) {
+		run_audited(req);
+		return;
+	}
+	if ((req->route->flags & ROUTE_AUTH) && authorise(req) < 0)
 		return;
 	rc = req->route->handler(req);
 	if (!req->sent) {
