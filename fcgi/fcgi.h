@@ -527,6 +527,16 @@ int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
 tool_fn tool_get_server_info;
 tool_fn tool_list_devices;
 
+/* ---- audit_api.c: the audit log of the caller's organisation ------------- */
+
+int h_audit_query(struct request *req);
+int h_audit_head(struct request *req);
+int h_audit_integrity(struct request *req);
+int h_audit_export(struct request *req);
+tool_fn tool_query_audit_log;
+tool_fn tool_verify_audit_integrity;
+tool_fn tool_get_audit_chain_head;
+
 /* ---- devices.c: a device of the caller's organisation by id or name ------ */
 
 

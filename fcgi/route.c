@@ -16,6 +16,9 @@
 #define PATH_PARAM_MAX 128
 
 static const char *const no_params[] = { NULL };
+static const char *const audit_params[] = {
+	"from", "to", "actor", "tool", "device", "outcome", "cursor", "limit", NULL,
+};
 
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
@@ -24,6 +27,14 @@ static const struct route routes[] = {
 	  "Prometheus metrics" },
 	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH | ROUTE_AUDIT, no_params, AUTHZ_SESSION,
 	  "who the bearer token speaks for" },
+	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
+	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination" },
+	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_AUDIT_READ, "the head of the organisation's audit chain" },
+	{ "GET", "/api/v1/audit/integrity", h_audit_integrity, ROUTE_AUTH | ROUTE_AUDIT,
+	  no_params, AUTHZ_AUDIT_READ, "verify the organisation's audit chain" },
+	{ "GET", "/api/v1/audit/export", h_audit_export, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_AUDIT_READ, "the organisation's audit chain as JSON lines" },
 	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
 	  "MCP Streamable HTTP: one JSON-RPC message" },
 	{ "GET", "/mcp", h_mcp_get, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,

@@ -88,6 +88,69 @@ static const struct tool builtin[] = {
 		.action = AUTHZ_DEVICES_READ,
 		.fn = tool_list_devices,
 	},
+	{
+		.name = "query_audit_log",
+		.title = "Query the audit log",
+		.description =
+			"Lists events of the organisation's audit log, newest first: who called "
+			"which tool or route, through which client, on which device, with what "
+			"outcome. Filter by time (from, to: RFC 3339), actor (user or token name), "
+			"tool (tool name or 'METHOD /route'), device (name or id) and outcome. "
+			"Pass next_cursor back as cursor for the next page.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"from": {"type": "string", "maxLength": 40,
+				         "description": "events at or after this time (RFC 3339)"},
+				"to": {"type": "string", "maxLength": 40,
+				       "description": "events before this time (RFC 3339)"},
+				"actor": {"type": "string", "minLength": 1, "maxLength": 200,
+				          "description": "user name or token name"},
+				"tool": {"type": "string", "minLength": 1, "maxLength": 200,
+				         "description": "tool name or 'METHOD /route'"},
+				"device": {"type": "string", "minLength": 1, "maxLength": 200,
+				           "description": "device name or id"},
+				"outcome": {"type": "string", "enum": ["ok", "denied", "error", "pending"]},
+				"cursor": {"type": "string", "maxLength": 24,
+				           "description": "next_cursor of the previous page"},
+				"limit": {"type": "integer", "minimum": 1, "maximum": 500,
+				          "description": "at most this many events (default 50)"}
+			},
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_query_audit_log,
+	},
+	{
+		.name = "verify_audit_integrity",
+		.title = "Verify the audit log",
+		.description =
+			"Walks the organisation's audit hash chain and reports whether it is intact: "
+			"events checked, the head hash, signed checkpoints verified, and the first "
+			"broken event and why if it is not. Takes no arguments.",
+		.input_schema = JSON({"type": "object", "properties": {},
+		                      "additionalProperties": false}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_verify_audit_integrity,
+	},
+	{
+		.name = "get_audit_chain_head",
+		.title = "Audit chain head",
+		.description =
+			"The sequence number, hash and time of the last event of the "
+			"organisation's audit chain: keep it elsewhere to detect a later rewrite. "
+			"Takes no arguments.",
+		.input_schema = JSON({"type": "object", "properties": {},
+		                      "additionalProperties": false}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_get_audit_chain_head,
+	},
 };
 
 #define MAX_TOOLS 128
@@ -492,6 +555,7 @@ static json_object *tool_json(int i)
 {
 	const struct tool *t = tool_at(i);
 	json_object *o = json_object_new_object(), *a = json_object_new_object(), *copy = NULL;
+	json_object *meta;
 
 	json_object_object_add(o, "name", json_object_new_string(t->name));
 	json_object_object_add(o, "title", json_object_new_string(t->title));
@@ -511,6 +575,11 @@ static json_object *tool_json(int i)
 	json_object_object_add(a, "idempotentHint", json_object_new_boolean(t->hints.idempotent));
 	json_object_object_add(a, "openWorldHint", json_object_new_boolean(t->hints.open_world));
 	json_object_object_add(o, "annotations", a);
+	/* What the role matrix calls the tool's action, for clients and tests. */
+	meta = json_object_new_object();
+	json_object_object_add(meta, "kvmgate/action",
+	                       json_object_new_string(authz_rule(t->action)->name));
+	json_object_object_add(o, "_meta", meta);
 	return o;
 }
 
