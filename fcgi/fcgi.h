@@ -257,6 +257,7 @@ struct route {
 	const char *const *params;		/* allowed query parameters, NULL-terminated */
 	enum authz_action action;		/* what the route does (ROUTE_AUTH routes) */
 	const char *summary;			/* one line for people and the API document */
+	const struct field *body;		/* the JSON body's fields, or NULL */
 };
 
 /* Routes, validates and answers one request. */
@@ -294,6 +295,9 @@ int origin_check(struct request *req);
 /* ---- handlers ------------------------------------------------------------ */
 
 int h_healthz(struct request *req);
+/* GET /api/v1/openapi.json (openapi.c): the API document, made from the route table. */
+int h_openapi(struct request *req);
+json_object *openapi_document(void);
 int h_metrics(struct request *req);
 int h_me(struct request *req);
 /* /mcp (mcp.c): POST carries one JSON-RPC message, GET answers 405, DELETE ends a session. */
@@ -526,6 +530,39 @@ int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
 
 tool_fn tool_get_server_info;
 tool_fn tool_list_devices;
+
+/* ---- body.c: request bodies checked against a table of fields ------------ */
+
+enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	long long min, max;		/* string: characters; int: value; tags: how many */
+	const char *const *values;	/* FIELD_ENUM: allowed, NULL-terminated */
+	bool required;			/* when creating */
+	const char *description;	/* for the API document */
+};
+
+/*
+ * Parses req's body as a JSON object of the fields (a table ending with a
+ * NULL name); create: required fields must be there. Returns 0 with *out
+ * (the caller owns it), or -1 after answering 400 naming the field.
+ */
+int body_parse(struct request *req, const struct field *fields, bool create,
+               json_object **out) MUSTCHECK;
+
+/* "a string", "an integer", ... for messages and the API document. */
+const char *field_type_word(enum field_type t);
+
+/* ---- api_devices.c: REST devices; credentials sealed, never shown --------- */
+
+extern const struct field device_fields[];
+int h_devices_list(struct request *req);
+int h_device_create(struct request *req);
+int h_device_get(struct request *req);
+int h_device_update(struct request *req);
+int h_device_delete(struct request *req);
 
 /* ---- audit_api.c: the audit log of the caller's organisation ------------- */
 

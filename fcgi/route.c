@@ -16,31 +16,49 @@
 #define PATH_PARAM_MAX 128
 
 static const char *const no_params[] = { NULL };
+static const char *const device_list_params[] = {
+	"kind", "tag", "include_disabled", "limit", NULL,
+};
 static const char *const audit_params[] = {
 	"from", "to", "actor", "tool", "device", "outcome", "cursor", "limit", NULL,
 };
 
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
-	  "health of PostgreSQL and the capture worker" },
+	  "health of PostgreSQL and the capture worker", NULL },
 	{ "GET", "/metrics", h_metrics, 0, no_params, AUTHZ_UNSET,
-	  "Prometheus metrics" },
+	  "Prometheus metrics", NULL },
+	{ "GET", "/api/v1/openapi.json", h_openapi, 0, no_params, AUTHZ_UNSET,
+	  "this API's OpenAPI 3.1 document, made from the route table", NULL },
 	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH | ROUTE_AUDIT, no_params, AUTHZ_SESSION,
-	  "who the bearer token speaks for" },
+	  "who the bearer token speaks for", NULL },
+	{ "GET", "/api/v1/devices", h_devices_list, ROUTE_AUTH | ROUTE_AUDIT, device_list_params,
+	  AUTHZ_DEVICES_READ, "the organisation's devices, by name; filters kind, tag", NULL },
+	{ "POST", "/api/v1/devices", h_device_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_DEVICES_WRITE, "add a device; credentials are sealed and never shown",
+	  device_fields },
+	{ "GET", "/api/v1/devices/{id}", h_device_get, ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE,
+	  no_params, AUTHZ_DEVICES_READ, "one device, by id or name", NULL },
+	{ "PATCH", "/api/v1/devices/{id}", h_device_update,
+	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  "change some fields of a device", device_fields },
+	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
+	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  "remove a device", NULL },
 	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
-	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination" },
+	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
 	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,
-	  AUTHZ_AUDIT_READ, "the head of the organisation's audit chain" },
+	  AUTHZ_AUDIT_READ, "the head of the organisation's audit chain", NULL },
 	{ "GET", "/api/v1/audit/integrity", h_audit_integrity, ROUTE_AUTH | ROUTE_AUDIT,
-	  no_params, AUTHZ_AUDIT_READ, "verify the organisation's audit chain" },
+	  no_params, AUTHZ_AUDIT_READ, "verify the organisation's audit chain", NULL },
 	{ "GET", "/api/v1/audit/export", h_audit_export, ROUTE_AUTH | ROUTE_AUDIT, no_params,
-	  AUTHZ_AUDIT_READ, "the organisation's audit chain as JSON lines" },
+	  AUTHZ_AUDIT_READ, "the organisation's audit chain as JSON lines", NULL },
 	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
-	  "MCP Streamable HTTP: one JSON-RPC message" },
+	  "MCP Streamable HTTP: one JSON-RPC message", NULL },
 	{ "GET", "/mcp", h_mcp_get, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
-	  "MCP: no standalone stream (405)" },
+	  "MCP: no standalone stream (405)", NULL },
 	{ "DELETE", "/mcp", h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
-	  "MCP: end a session" },
+	  "MCP: end a session", NULL },
 };
 
 const struct route *route_at(int i)

@@ -60,6 +60,10 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"browser origins allowed besides those on an allowed host (scheme://host[:port], comma-separated)" },
 	[CONF_AUDIT_KEY_FILE] = { "KVMGATE_AUDIT_KEY_FILE", CONF_STRING, "@audit-ed25519.pem", 0, 0,
 		"Ed25519 private key (PEM) that signs audit checkpoints; created 0600 when missing" },
+	[CONF_MASTER_KEY_FILE] = { "KVMGATE_MASTER_KEY_FILE", CONF_STRING, "@master.key", 0, 0,
+		"32-byte key (hex) sealing device credentials (AES-256-GCM); `kvmgate init` creates it 0600" },
+	[CONF_MASTER_KEY] = { "KVMGATE_MASTER_KEY", CONF_STRING, "", 0, 0,
+		"the master key itself (64 hex digits or base64), instead of the file" },
 };
 
 static char *values[CONF__COUNT];

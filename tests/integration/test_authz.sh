@@ -155,3 +155,125 @@ check "verify_audit_integrity: intact" [ "$(jqr .result.structuredContent.chain_
 tool get_audit_chain_head
 check "get_audit_chain_head: the head" \
   [ "$(jqr .result.structuredContent.seq)" = "$(sql "SELECT max(seq) - 1 FROM audit_events WHERE org_id = $org1")" ]
+
+# ---- devices over REST: credentials sealed, never shown --------------------------------
+
+tok=$a_token
+secret_user="admin-$RANDOM-login"
+secret_pass="pa55-$RANDOM-Zq!x\"'<>"
+dev_body=$(jq -cn --arg u "$secret_user" --arg p "$secret_pass" \
+  '{name:"rack1-bmc",kind:"ami",url:"https://10.1.0.5",username:$u,password:$p,tags:["rack1","lab"],screen_width:1024,screen_height:768}')
+n0=$(events)
+rest POST /devices -H 'Content-Type: application/json' --data-binary "$dev_body"
+dev=$(jqr .id)
+check "POST /devices: 201 with has_credentials, tags, screen hints" \
+  [ "$status/$(jqc '[.name, .kind, .url, .tags, .has_credentials, .screen_width, .screen_height]')" = '201/["rack1-bmc","ami","https://10.1.0.5",["rack1","lab"],true,1024,768]' ]
+check "a write writes two events: pending, then ok" \
+  [ "$(events)/$(sql "SELECT string_agg(outcome, ',' ORDER BY seq) FROM audit_events WHERE org_id = $org1 AND seq > (SELECT max(seq) - 2 FROM audit_events WHERE org_id = $org1)")" = "$((n0 + 2))/pending,ok" ]
+check "the pending event was committed before the device existed" \
+  [ "$(sql "SELECT e.occurred_at < d.created_at OR e.occurred_at <= clock_timestamp() FROM audit_events e, devices d WHERE d.id = $dev AND e.org_id = $org1 AND e.outcome = 'pending' ORDER BY e.seq DESC LIMIT 1")" = t ]
+check "the credentials are stored sealed: nonce, ciphertext, key id" \
+  [ "$(sql "SELECT length(cred_nonce), length(cred_ciphertext) > 16, cred_key_id ~ '^[0-9a-f]{8}$' FROM devices WHERE id = $dev")" = "12|t|t" ]
+check "no plain credential in the devices row" \
+  lacks "$(sql "SELECT d::text, encode(cred_ciphertext, 'escape') FROM devices d WHERE id = $dev")" "$secret_user"
+check "the master key is a 0600 file, not in the database" \
+  [ "$(stat -c %a "$a_var/master.key")" = 600 -a "$(sql "SELECT count(*) FROM devices WHERE cred_key_id IS NOT NULL")" = 1 ]
+rest GET "/devices/$dev"
+check "GET /devices/{id}: the device, no credentials" \
+  [ "$status/$(jqr .name)/$(jqr 'has("password") or has("username")')" = "200/rack1-bmc/false" ]
+rest GET /devices/rack1-bmc
+check "GET /devices/{name} finds it too" [ "$status/$(jqr .id)" = "200/$dev" ]
+rest PATCH "/devices/$dev" -H 'Content-Type: application/json' --data-binary '{"password":"new-pass-1","enabled":false}'
+check "PATCH: the password changes, the username stays sealed, enabled false" \
+  [ "$status/$(jqr .enabled)/$(jqr .has_credentials)" = "200/false/true" ]
+rest GET '/devices?include_disabled=true&tag=lab'
+check "GET /devices with filters" [ "$status/$(jqr '[.devices[].name] | join(",")')" = "200/rack1-bmc" ]
+rest GET '/devices'
+check "a disabled device is left out by default" [ "$(jqr '.devices | length')" = 0 ]
+rest POST /devices -H 'Content-Type: application/json' --data-binary "$dev_body"
+expect_error 409 conflict "a second device of the same name"
+for bad in '{"name":"x","kind":"ilo","url":"https://h"}:kind' \
+           '{"name":"x","kind":"vnc","url":"vnc://u:p@h:5900"}:url' \
+           '{"name":"x","kind":"vnc"}:url' \
+           '{"name":"x","kind":"vnc","url":"vnc://h","colour":1}:colour' \
+           '{"name":"a\u0007b","kind":"vnc","url":"vnc://h"}:name' \
+           '{"name":"a\nb","kind":"vnc","url":"vnc://h"}:name' \
+           '{"name":"","kind":"vnc","url":"vnc://h"}:name' \
+           '{"name":"x","kind":"vnc","url":"vnc://h","tags":"a"}:tags' \
+           '{"name":"x","kind":"vnc","url":"vnc://h","screen_width":0}:screen_width' \
+           'not json:JSON' '[1]:JSON'; do
+  rest POST /devices -H 'Content-Type: application/json' --data-binary "${bad%:*}"
+  [ "$status/$(jqr .error.code)" = 400/bad_request ] && grep -q "${bad##*:}" <<<"$(jqr .error.message)" ||
+    not_ok "bad device ${bad%:*}: $status $body"
+done
+ok "bad device bodies: 400 naming the field"
+check "and none was stored" [ "$(sql "SELECT count(*) FROM devices WHERE org_id = $org1")" = 1 ]
+rest POST /devices -H 'Content-Type: application/json' --data-binary '{"name":"сервер-东京-🖥","kind":"vnc","url":"vnc://10.0.0.9:5901"}'
+uni=$(jqr .id)
+check "unicode names are kept as given" [ "$status/$(jqr .name)" = "201/сервер-东京-🖥" ]
+
+# A write whose intent cannot be written does not happen.
+audit_broken on
+rest POST /devices -H 'Content-Type: application/json' --data-binary '{"name":"never","kind":"vnc","url":"vnc://h"}'
+expect_error 503 audit_unavailable "POST /devices when its intent cannot be written"
+rest DELETE "/devices/$uni"
+expect_error 503 audit_unavailable "DELETE /devices/{id} when its intent cannot be written"
+audit_broken off
+check "nothing was created or deleted" \
+  [ "$(sql "SELECT count(*) FROM devices WHERE name = 'never'")/$(sql "SELECT count(*) FROM devices WHERE id = $uni")" = 0/1 ]
+rest DELETE "/devices/$uni"
+check "DELETE /devices/{id}: 204, gone" [ "$status/$(sql "SELECT count(*) FROM devices WHERE id = $uni")" = 204/0 ]
+rest GET "/devices/$uni"
+expect_error 404 not_found "the deleted device"
+
+# ---- organisations apart: another organisation's ids are not found ---------------------
+
+org2=$(sql "INSERT INTO organisations (name) VALUES ('other-org') RETURNING id")
+u2=$(member "$org2" mallory org_admin)
+tok2=$(token_row "$org2" "$u2" '{read,write}')
+tok=$tok2
+for m in GET PATCH DELETE; do
+  rest "$m" "/devices/$dev" -H 'Content-Type: application/json' --data-binary '{"enabled":true}'
+  expect_error 404 not_found "$m another organisation's device by id"
+  rest "$m" "/devices/rack1-bmc" -H 'Content-Type: application/json' --data-binary '{"enabled":true}'
+  expect_error 404 not_found "$m another organisation's device by name"
+done
+rest GET '/devices?include_disabled=true'
+check "GET /devices lists none of the other organisation's" [ "$status/$(jqr '.devices | length')" = 200/0 ]
+rest GET "/audit?device=$dev"
+check "GET /audit shows none of the other organisation's events" [ "$status/$(jqr '.events | length')" = 200/0 ]
+rest GET '/audit?limit=500'
+check "the other organisation's log holds only its own events" \
+  [ "$(jqr '[.events[].actor.user] | unique | join(",")')" = mallory ]
+sid=; open_session
+tool list_devices '{"include_disabled":true}'
+check "list_devices over MCP: none of the other organisation's" [ "$(jqc .result.structuredContent.devices)" = '[]' ]
+tool query_audit_log "{\"device\":\"$dev\"}"
+check "query_audit_log: none of the other organisation's events" [ "$(jqc .result.structuredContent.events)" = '[]' ]
+check "the device is untouched" [ "$(sql "SELECT enabled FROM devices WHERE id = $dev")" = f ]
+check "its events went to its own chain" \
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE org_id = $org2 AND actor_user = 'mallory'")" -gt 10 ]
+tok=$a_token
+
+# ---- tokens that must not work ----------------------------------------------------------
+
+expired=$(token_row "$org1" "$admin" '{read,write}' expires_at "now() - interval '1 second'")
+revoked=$(token_row "$org1" "$admin" '{read,write}' revoked_at "now()")
+for t in expired revoked; do
+  http GET "$api/devices" -H "Authorization: Bearer ${!t}"
+  expect_error 401 unauthorized "a $t token"
+done
+http GET "$api/devices" -u "admin:$a_token"
+expect_error 401 unauthorized "the token presented as a password (Basic)"
+http POST "$api/devices" -u "admin:$a_token" -H 'Content-Type: application/json' --data-binary '{"name":"basic","kind":"vnc","url":"vnc://h"}'
+check "and nothing was created by it" [ "$status/$(sql "SELECT count(*) FROM devices WHERE name = 'basic'")" = 401/0 ]
+
+# ---- secrets: device credentials appear nowhere ----------------------------------------
+
+sleep 0.2
+check "no device credential in any audit event" \
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE position('$secret_user' in convert_from(canon, 'UTF8')) > 0 OR position('new-pass-1' in convert_from(canon, 'UTF8')) > 0 OR args::text LIKE '%pa55-%'")" = 0 ]
+check "the audit events record them as [redacted]" \
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE action = 'POST /api/v1/devices' AND args->'body'->>'password' = '[redacted]' AND args->'body'->>'username' = '[redacted]'")" -ge 2 ]
+check "no device credential in any log line" \
+  bash -c "! grep -rqF -e '$secret_user' -e 'pa55-' -e 'new-pass-1' '$a_var/log'"
