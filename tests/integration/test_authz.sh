@@ -141,7 +141,7 @@ rest GET /audit/export
 check "GET /audit/export: JSON lines, header to trailer" \
   [ "$status/$(hdr Content-Type)/$(head -n1 <<<"$body" | jq -r .format 2>/dev/null)" = "200/application/jsonl/kvmgate-audit-export" ]
 printf '%s\n' "$body" >"$a_var/export.jsonl"
-check "the export verifies offline" quiet "$bin/kvmgate" audit verify --file "$a_var/export.jsonl"
+check "the export verifies offline" quiet env KVMGATE_VAR_DIR="$a_var" "$bin/kvmgate" audit verify --file "$a_var/export.jsonl"
 
 open_session
 tool query_audit_log '{"tool":"GET /api/v1/audit/export","limit":1}'
@@ -277,3 +277,124 @@ check "the audit events record them as [redacted]" \
   [ "$(sql "SELECT count(*) FROM audit_events WHERE action = 'POST /api/v1/devices' AND args->'body'->>'password' = '[redacted]' AND args->'body'->>'username' = '[redacted]'")" -ge 2 ]
 check "no device credential in any log line" \
   bash -c "! grep -rqF -e '$secret_user' -e 'pa55-' -e 'new-pass-1' '$a_var/log'"
+
+# ---- the API document matches the routes -------------------------------------------------
+
+http GET "$api/openapi.json"
+printf '%s' "$body" >"$a_var/openapi.json"
+check "GET /api/v1/openapi.json: OpenAPI 3.1, no token needed" [ "$status/$(jqr .openapi)" = 200/3.1.0 ]
+documented=$(jq -r '.paths | to_entries[] | .key as $p | .value | keys[] | "\(ascii_upcase) \($p)"' "$a_var/openapi.json" | sort)
+expected=$(sort <<'ROUTES'
+GET /healthz
+GET /metrics
+GET /api/v1/openapi.json
+GET /api/v1/me
+GET /api/v1/devices
+POST /api/v1/devices
+GET /api/v1/devices/{id}
+PATCH /api/v1/devices/{id}
+DELETE /api/v1/devices/{id}
+GET /api/v1/audit
+GET /api/v1/audit/head
+GET /api/v1/audit/integrity
+GET /api/v1/audit/export
+POST /mcp
+GET /mcp
+DELETE /mcp
+ROUTES
+)
+check "every route is documented, and every documented route is one" [ "$documented" = "$expected" ]
+[ "$documented" = "$expected" ] || diff <(echo "$documented") <(echo "$expected") | sed 's/^/# /'
+while read -r m p; do
+  path=${p//\{id\}/999999999}
+  http "$m" "$a_url$path" -H "Authorization: Bearer $a_token"
+  case "$status/$(jqr .error.code)" in
+    404/not_found) [ "$(jqr .error.message)" != "no route for $path" ] || not_ok "$m $p: no route" ;;
+    405/method_not_allowed) not_ok "$m $p: 405 from the router" ;;
+  esac
+done <<<"$documented"
+ok "every documented operation is served (no 'no route', no 405)"
+check "every authenticated operation names its action of the matrix" \
+  [ "$(jq '. as $d | [.paths[][] | select(.security != []) | .["x-kvmgate-action"] as $a | $a != null and ($d["x-kvmgate-matrix"] | has($a))] | all' "$a_var/openapi.json")" = true ]
+
+# ---- the role matrix, every cell, for every route and every tool ---------------------------
+
+# allowed ACTION ROLE SCOPES: whether the published matrix lets ROLE with a
+# token of SCOPES ("read,write" or "read") do ACTION.
+allowed() {
+  jq -e --arg a "$1" --arg r "$2" --arg s "$3" '.["x-kvmgate-matrix"][$a] as $m |
+    ($m.roles | index($r)) != null and ($m.scope == "none" or ($s | split(",") | index($m.scope)) != null)' \
+    "$a_var/openapi.json" >/dev/null
+}
+# A device to act on for each call that may change or remove it.
+fresh_device() { sql "INSERT INTO devices (org_id, name, kind, base_url) VALUES ($org1, 'm-$RANDOM$RANDOM', 'vnc', 'vnc://10.9.9.9') RETURNING id"; }
+cells=0 bad=0
+ops=$(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] | select(.value["x-kvmgate-action"] != null and ($p | startswith("/api/"))) | "\(.key | ascii_upcase) \($p) \(.value["x-kvmgate-action"])"' "$a_var/openapi.json")
+for role in org_admin operator viewer auditor; do
+  for kind in rw read; do
+    tok=${tokens[$role]}; scopes=read,write
+    [ "$kind" = read ] && { tok=${tokens[$role-read]}; scopes=read; }
+    while read -r m p action; do
+      id=$(fresh_device)
+      path=${p//\{id\}/$id}
+      data=()
+      case "$m $p" in
+        "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$RANDOM$RANDOM\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
+        "PATCH "*) data=(--data-binary '{"enabled":true}') ;;
+      esac
+      n0=$(events)
+      http "$m" "$a_url$path" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' "${data[@]}"
+      cells=$((cells + 1))
+      if allowed "$action" "$role" "$scopes"; then
+        [[ "$status" == 2* ]] || { bad=$((bad + 1)); not_ok "$role/$kind $m $p ($action): want 2xx, got $status $body"; }
+      else
+        [ "$status/$(jqr .error.code)" = 403/forbidden ] && grep -q "$action" <<<"$(jqr .error.message)" ||
+          { bad=$((bad + 1)); not_ok "$role/$kind $m $p ($action): want 403 naming $action, got $status $body"; }
+        [ "$(last_event outcome)" = denied ] || { bad=$((bad + 1)); not_ok "$role/$kind $m $p: no denied event"; }
+      fi
+      [ "$(events)" -gt "$n0" ] || { bad=$((bad + 1)); not_ok "$role/$kind $m $p: no audit event"; }
+    done <<<"$ops"
+  done
+done
+check "REST: $cells cells of the role matrix (4 roles x 2 token scopes x every route) as the matrix says, each audited" [ "$bad" = 0 ]
+
+tok=$a_token; sid=; open_session
+call tools/list
+tools=$(jqr '.result.tools[] | "\(.name) \(._meta["kvmgate/action"])"')
+cells=0 bad=0
+for role in org_admin operator viewer auditor; do
+  for kind in rw read; do
+    tok=${tokens[$role]}; scopes=read,write
+    [ "$kind" = read ] && { tok=${tokens[$role-read]}; scopes=read; }
+    sid=; open_session
+    call tools/list
+    listed=$(jqr '[.result.tools[].name] | join(" ")')
+    while read -r name action; do
+      tool "$name"
+      cells=$((cells + 1))
+      if allowed "$action" "$role" "$scopes"; then
+        [ "$(jqr '.result.content[0].text | startswith("Permission denied")')" = false ] && grep -qw "$name" <<<"$listed" ||
+          { bad=$((bad + 1)); not_ok "$role/$kind $name ($action): want allowed and listed, got $body"; }
+      else
+        [ "$(jqr .result.isError)/$(jqr '.result.content[0].text | startswith("Permission denied")')" = true/true ] &&
+          ! grep -qw "$name" <<<"$listed" && [ "$(last_event "action, outcome")" = "$name|denied" ] ||
+          { bad=$((bad + 1)); not_ok "$role/$kind $name ($action): want denied, hidden, audited; got $body"; }
+      fi
+    done <<<"$tools"
+  done
+done
+check "MCP: $cells cells of the role matrix (4 roles x 2 token scopes x every tool), tools/list showing exactly the allowed" [ "$bad" = 0 ]
+
+# An operator cannot act on others' behalf beyond its role; a token tied to a device tag
+# sees only those devices.
+tagged=$(token_row "$org1" "${users[operator]}" '{read,write}' device_tag "'lab'")
+tok=$tagged
+rest GET "/devices/$dev"
+check "a token tied to tag 'lab' reaches a device tagged lab" [ "$status" = 200 ]
+other=$(fresh_device)
+rest GET "/devices/$other"
+expect_error 404 not_found "a token tied to tag 'lab': a device without the tag"
+rest GET '/devices?include_disabled=true&limit=500'
+check "and lists only tagged devices" [ "$(jqr '[.devices[].tags | index("lab") != null] | all')" = true ]
+tok=$a_token
+check "the chain is intact after all of it" quiet env KVMGATE_VAR_DIR="$a_var" "$bin/kvmgate" audit verify
