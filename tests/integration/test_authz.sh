@@ -396,5 +396,9 @@ rest GET "/devices/$other"
 expect_error 404 not_found "a token tied to tag 'lab': a device without the tag"
 rest GET '/devices?include_disabled=true&limit=500'
 check "and lists only tagged devices" [ "$(jqr '[.devices[].tags | index("lab") != null] | all')" = true ]
+sid=; open_session
+tool list_devices '{"include_disabled":true,"limit":500}'
+check "list_devices over MCP too" \
+  [ "$(jqr '.result.structuredContent.devices | length > 0 and ([.[].tags | index("lab") != null] | all)')" = true ]
 tok=$a_token
 check "the chain is intact after all of it" quiet env KVMGATE_VAR_DIR="$a_var" "$bin/kvmgate" audit verify
