@@ -1,7 +1,8 @@
 /*
  * init.c - first start: the first organisation, its admin user and an admin
- * API token, which is printed once and saved to <var>/admin-token (0600).
- * A second run changes nothing.
+ * API token, which is printed once and saved to <var>/admin-token (0600),
+ * and the master key sealing device credentials (<var>/master.key, 0600)
+ * unless KVMGATE_MASTER_KEY gives it. A second run changes nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,23 @@ int cmd_init(int argc, char **argv)
 	}
 	if (migrate_all(false) < 0)
 		goto out;
+	/* The key sealing device credentials: in a file, never in the database. */
+	if (conf_str(CONF_MASTER_KEY)[0] == '\0') {
+		switch (secret_key_create(conf_str(CONF_MASTER_KEY_FILE))) {
+		case 1:
+			printf("master key for device credentials created in %s (mode 0600); "
+			       "keep a copy: credentials cannot be read without it\n",
+			       conf_str(CONF_MASTER_KEY_FILE));
+			break;
+		case 0:
+			break;
+		default:
+			fprintf(stderr, "kvmgate: cannot create %s: %s\n",
+			        conf_str(CONF_MASTER_KEY_FILE), strerror(errno));
+			free(path);
+			return 1;
+		}
+	}
 	if (db_exec("BEGIN") < 0 ||
 	    db_exec("LOCK TABLE organisations IN SHARE ROW EXCLUSIVE MODE") < 0 ||
 	    query_one("SELECT count(*) FROM organisations", 0, NULL, count, sizeof count) < 0)

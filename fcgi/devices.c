@@ -12,11 +12,12 @@
 int device_find(const struct token_identity *who, const char *ref, struct device_ref *d)
 {
 	static const char sql[] =
-		"SELECT id, name, kind, enabled FROM devices WHERE org_id = $1 "
+		"SELECT id, name, kind, enabled, $4::text IS NULL OR $4 = ANY(tags) "
+		"FROM devices WHERE org_id = $1 "
 		"  AND (name = $2 OR ($3::bigint IS NOT NULL AND id = $3::bigint)) "
 		"ORDER BY name = $2 DESC LIMIT 1";
 	char org[24];
-	const char *p[3] = { org, ref, NULL };
+	const char *p[4] = { org, ref, NULL, who->device_tag[0] ? who->device_tag : NULL };
 	long long id;
 	const char *err;
 	PGresult *r;
@@ -29,7 +30,7 @@ int device_find(const struct token_identity *who, const char *ref, struct device
 	/* A name that reads as a number is still tried as a name first. */
 	if (parse_ll(ref, 1, (1LL << 62), &id, &err) == 0)
 		p[2] = ref;
-	if ((r = db_query(sql, 3, p)) == NULL)
+	if ((r = db_query(sql, 4, p)) == NULL)
 		return -1;
 	found = PQntuples(r) == 1;
 	if (found) {
@@ -37,6 +38,7 @@ int device_find(const struct token_identity *who, const char *ref, struct device
 		snprintf(d->name, sizeof d->name, "%s", PQgetvalue(r, 0, 1));
 		snprintf(d->kind, sizeof d->kind, "%s", PQgetvalue(r, 0, 2));
 		d->enabled = PQgetvalue(r, 0, 3)[0] == 't';
+		d->tagged = PQgetvalue(r, 0, 4)[0] == 't';
 	}
 	PQclear(r);
 	return found ? 0 : 1;

@@ -7,13 +7,27 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "tokens.h"
 #include "util.h"
 
+/* ---- devices.c (below): a device as a call names it ---------------------- */
+
+#define DEVICE_NAME_MAX 100
+
+struct device_ref {
+	long long id;
+	char name[DEVICE_NAME_MAX + 1];
+	char kind[16];
+	bool enabled;
+	bool tagged;			/* carries the caller token's device_tag (or it has none) */
+};
+
 /* ---- request.c: one HTTP request and its response ---------------------- */
 
 #define REQ_MAX_PARAMS 16
+#define REQ_MAX_PATH_PARAMS 4
 
 struct request {
 	FCGX_Request *fcgx;
@@ -28,10 +42,18 @@ struct request {
 	size_t body_len;
 	uint64_t start_ns;
 	const struct route *route;	/* NULL until matched */
+	struct { const char *name; char *value; } path_params[REQ_MAX_PATH_PARAMS];
+	int npath_params;		/* {name} parts of the route's path */
 	struct token_identity who;	/* set for ROUTE_AUTH routes */
+	struct device_ref device;	/* set for ROUTE_DEVICE routes */
 	/* response */
 	int status;
 	bool sent;
+	bool hold;			/* resp_body() keeps the response for resp_release() */
+	bool held;			/* a response is being kept */
+	struct buf held_body;
+	char held_type[64];
+	char error[200];		/* "code: message" of the last resp_error() */
 	bool streaming;			/* resp_stream_begin() sent the head */
 	bool stream_broken;		/* a write to the client failed */
 	struct buf headers;		/* extra header lines, CRLF-terminated */
@@ -60,6 +82,9 @@ const char *request_header(const struct request *req, const char *cgi_name);
 /* A query parameter by name, or NULL. */
 const char *request_param(const struct request *req, const char *name);
 
+/* The value of the route's {name} path part, or NULL. */
+const char *request_path_param(const struct request *req, const char *name);
+
 /* Releases everything request_init and the handlers allocated. */
 void request_cleanup(struct request *req);
 
@@ -79,6 +104,15 @@ void resp_stream_begin(struct request *req, const char *content_type);
  */
 int resp_stream_write(struct request *req, const char *data, size_t len);
 
+/*
+ * Sends the response kept while req->hold was set (an audited read is
+ * answered only once its event is recorded). Does nothing when none is kept.
+ */
+void resp_release(struct request *req);
+
+/* Drops the kept response and the headers added so far, so another can be sent. */
+void resp_discard(struct request *req);
+
 /* Sends a JSON body; takes ownership of body. */
 void resp_json(struct request *req, int status, json_object *body);
 
@@ -90,23 +124,147 @@ void resp_error(struct request *req, int status, const char *code, const char *f
 void resp_body(struct request *req, int status, const char *content_type,
                const char *body, size_t len);
 
+/* ---- authz.c: the one authorisation step --------------------------------- */
+
+/*
+ * What a route or a tool does, as the role matrix names it. Each action
+ * needs a token scope and one of the roles its row allows (authz.c).
+ */
+enum authz_action {
+	AUTHZ_UNSET,		/* a row that names no action: always denied */
+	AUTHZ_SESSION,		/* the caller's own identity; MCP session methods */
+	AUTHZ_SERVER_READ,	/* facts about the gateway */
+	AUTHZ_DEVICES_READ,	/* the device list and a device's settings */
+	AUTHZ_DEVICES_WRITE,	/* add, change, remove devices and their credentials */
+	AUTHZ_CONSOLE_READ,	/* screens: screenshots, OCR, waiting for text */
+	AUTHZ_INPUT_WRITE,	/* keyboard and mouse */
+	AUTHZ_POWER_WRITE,	/* power actions */
+	AUTHZ_MEDIA_WRITE,	/* virtual media */
+	AUTHZ_AUDIT_READ,	/* the audit log, its head and its integrity */
+	AUTHZ_TOKENS_READ_OWN,	/* list one's own tokens */
+	AUTHZ_TOKENS_MANAGE_OWN,	/* create and revoke one's own tokens */
+	AUTHZ_TOKENS_MANAGE_ALL,	/* list, create and revoke anyone's tokens in the organisation */
+	AUTHZ_USERS_MANAGE,	/* members of the organisation and their roles */
+	AUTHZ_ORGS_MANAGE,	/* the organisation itself */
+	AUTHZ__COUNT
+};
+
+enum authz_role { ROLE_ORG_ADMIN, ROLE_OPERATOR, ROLE_VIEWER, ROLE_AUDITOR, ROLE__COUNT };
+
+enum authz_scope { AUTHZ_SCOPE_NONE, AUTHZ_SCOPE_READ, AUTHZ_SCOPE_WRITE };
+
+/* One row of the role matrix. */
+struct authz_rule {
+	const char *name;		/* "devices.read" */
+	enum authz_scope scope;		/* the token scope it needs */
+	unsigned roles;			/* 1 << enum authz_role for each role allowed */
+	const char *what;		/* for people: the README and denials */
+};
+
+/* The row of action a; NULL for AUTHZ_UNSET and values out of range. */
+const struct authz_rule *authz_rule(enum authz_action a);
+
+/* The role called name, or -1 when none is. */
+int authz_role_parse(const char *name);
+
+/* The name of role r ("org_admin", ...). */
+const char *authz_role_name(enum authz_role r);
+
+/*
+ * Whether who may do a, as far as role and token scope tell (no device):
+ * what tools/list, resources/list and prompts/list show.
+ */
+bool authz_allowed(const struct token_identity *who, enum authz_action a);
+
+/*
+ * The one authorisation step: whether who may do a, on device dev when the
+ * call involves one (NULL otherwise). Returns 0 when allowed, or -1 with a
+ * sentence in why naming what is missing (the role, the scope, or the
+ * token's device tag). dev is borrowed.
+ */
+int authz_check(const struct token_identity *who, enum authz_action a,
+                const struct device_ref *dev, char *why, size_t len) MUSTCHECK;
+
+/* ---- audited.c: the audit events of one call ----------------------------- */
+
+struct mcp_call;
+
+/*
+ * The record of one call of a tool or a REST route: a read writes one event
+ * with its outcome after it ran; a write first commits a pending event and
+ * does not act unless that succeeded, then writes its outcome. Lives on the
+ * caller's stack; audited_begin() and audited_end() (or a failed
+ * audited_intent()) bracket it.
+ */
+struct audited {
+	struct audit_event ev;
+	json_object *args;		/* owned: what the call was given */
+	uint64_t start_ns;
+	char action[160];
+	char client_name[201];
+	char ip[64];
+	char device[DEVICE_NAME_MAX + 1];
+	char reason[256];
+};
+
+/*
+ * Starts the record of action (a tool name, or "METHOD /path" of a route)
+ * called by req->who, through MCP call c, or REST when c is NULL. Takes args
+ * (an object or NULL); secrets in it are redacted before anything is stored.
+ */
+void audited_begin(struct audited *a, struct request *req, const struct mcp_call *c,
+                   const char *action, json_object *args);
+
+/* Names the device the call is about. */
+void audited_device(struct audited *a, const struct device_ref *d);
+
+/*
+ * Commits the pending event of a write before it acts. Returns 0, or -1 when
+ * it could not be written: the call must then not act, and the record is
+ * finished (no audited_end).
+ */
+int audited_intent(struct audited *a) MUSTCHECK;
+
+/*
+ * Writes the outcome (reason: why denied or failed, or NULL) with the
+ * latency, and finishes the record. Returns 0, or -1 when the event could
+ * not be written: a read must then withhold its answer.
+ */
+int audited_end(struct audited *a, enum audit_outcome outcome, const char *reason) MUSTCHECK;
+
+/* The sentence a call gets when its audit event could not be written. */
+#define AUDIT_NOT_DONE "Not done: the audit log could not be written; nothing was read or " \
+	"changed. Try again shortly."
+
 /* ---- route.c: the route table and the one authorisation step ----------- */
 
 enum route_flags {
-	ROUTE_AUTH = 1 << 0,	/* bearer token required */
+	ROUTE_AUTH = 1 << 0,	/* bearer token required; action checked (authz.c) */
 	ROUTE_ORIGIN = 1 << 1,	/* Host and Origin must be allowed (origin.c) */
+	ROUTE_DEVICE = 1 << 2,	/* {id} names a device of the caller's organisation */
+	ROUTE_AUDIT = 1 << 3,	/* every call writes an audit event (audited.c) */
 };
 
+/*
+ * A route: method and path, where a {name} part of the path matches one
+ * segment of 1 to 128 characters (request_path_param() reads it).
+ */
 struct route {
 	const char *method;
 	const char *path;
 	int (*handler)(struct request *req);	/* returns 0 once it has responded */
 	unsigned flags;
 	const char *const *params;		/* allowed query parameters, NULL-terminated */
+	enum authz_action action;		/* what the route does (ROUTE_AUTH routes) */
+	const char *summary;			/* one line for people and the API document */
+	const struct field *body;		/* the JSON body's fields, or NULL */
 };
 
 /* Routes, validates and answers one request. */
 void route_dispatch(struct request *req);
+
+/* The route table, in order; NULL past its end. */
+const struct route *route_at(int i);
 
 /* Number of routes, and the name metrics use for route i (i == count: "other"). */
 int route_count(void);
@@ -137,6 +295,9 @@ int origin_check(struct request *req);
 /* ---- handlers ------------------------------------------------------------ */
 
 int h_healthz(struct request *req);
+/* GET /api/v1/openapi.json (openapi.c): the API document, made from the route table. */
+int h_openapi(struct request *req);
+json_object *openapi_document(void);
 int h_metrics(struct request *req);
 int h_me(struct request *req);
 /* /mcp (mcp.c): POST carries one JSON-RPC message, GET answers 405, DELETE ends a session. */
@@ -170,6 +331,8 @@ struct mcp_session {
 	char log_level[12];		/* "" until the client sets one: all levels */
 	bool elicit_form;		/* the client can answer form elicitation */
 	bool sampling;			/* the client can answer sampling/createMessage */
+	char client_name[201];		/* clientInfo of initialize, for the audit log */
+	char client_version[201];
 };
 
 /* One JSON-RPC request being answered; lives on the handler's stack. */
@@ -272,8 +435,6 @@ int inflight_answer(const char *session, const char *request_id, const char *mes
 
 /* ---- tools.c: the tool table, argument checks, tools/list and tools/call - */
 
-enum tool_scope { TOOL_SCOPE_READ, TOOL_SCOPE_WRITE };
-
 /*
  * What a tool returns: content blocks, optional structured content and the
  * isError flag. Owned by tools.c's call machinery; handlers fill it only
@@ -301,7 +462,7 @@ struct tool {
 	struct {
 		bool read_only, destructive, idempotent, open_world;
 	} hints;
-	enum tool_scope scope;		/* tokens without it neither see nor call it */
+	enum authz_action action;	/* callers it denies neither see nor call it */
 	bool streams;			/* answers as an event stream when the client
 					 * accepts one: it logs, asks the client or is
 					 * long enough to cancel */
@@ -392,16 +553,51 @@ bool authcache_session_get(const char *id, const struct token_identity *who,
 /* Remembers a live session read from the database. */
 void authcache_session_put(const struct token_identity *who, const struct mcp_session *s);
 
+/* ---- body.c: request bodies checked against a table of fields ------------ */
+
+enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM };
+
+struct field {
+	const char *name;
+	enum field_type type;
+	long long min, max;		/* string: characters; int: value; tags: how many */
+	const char *const *values;	/* FIELD_ENUM: allowed, NULL-terminated */
+	bool required;			/* when creating */
+	const char *description;	/* for the API document */
+};
+
+/*
+ * Parses req's body as a JSON object of the fields (a table ending with a
+ * NULL name); create: required fields must be there. Returns 0 with *out
+ * (the caller owns it), or -1 after answering 400 naming the field.
+ */
+int body_parse(struct request *req, const struct field *fields, bool create,
+               json_object **out) MUSTCHECK;
+
+/* "a string", "an integer", ... for messages and the API document. */
+const char *field_type_word(enum field_type t);
+
+/* ---- api_devices.c: REST devices; credentials sealed, never shown --------- */
+
+extern const struct field device_fields[];
+int h_devices_list(struct request *req);
+int h_device_create(struct request *req);
+int h_device_get(struct request *req);
+int h_device_update(struct request *req);
+int h_device_delete(struct request *req);
+
+/* ---- audit_api.c: the audit log of the caller's organisation ------------- */
+
+int h_audit_query(struct request *req);
+int h_audit_head(struct request *req);
+int h_audit_integrity(struct request *req);
+int h_audit_export(struct request *req);
+tool_fn tool_query_audit_log;
+tool_fn tool_verify_audit_integrity;
+tool_fn tool_get_audit_chain_head;
+
 /* ---- devices.c: a device of the caller's organisation by id or name ------ */
 
-#define DEVICE_NAME_MAX 100
-
-struct device_ref {
-	long long id;
-	char name[DEVICE_NAME_MAX + 1];
-	char kind[16];
-	bool enabled;
-};
 
 /*
  * Finds the device ref names (its name, or its id in decimal) in who's
@@ -430,7 +626,7 @@ struct resource {
 	const char *title;
 	const char *description;
 	const char *mime_type;
-	enum tool_scope scope;		/* tokens without it neither see nor read it */
+	enum authz_action action;	/* callers it denies neither see nor read it */
 	bool subscribable;		/* resources/subscribe accepts it */
 	/* Completes the template's {name} part; NULL: no completion. */
 	int (*complete)(struct mcp_call *c, const char *prefix, json_object *values, bool *more);
@@ -478,7 +674,7 @@ struct prompt {
 	const char *title;
 	const char *description;
 	struct prompt_arg args[PROMPT_ARGS_MAX];
-	enum tool_scope scope;
+	enum authz_action action;
 	const char *text;
 	int (*get)(struct mcp_call *c, json_object *args, json_object *messages);
 };

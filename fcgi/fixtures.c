@@ -275,7 +275,7 @@ static int t_confirm(struct mcp_call *c, json_object *args, struct tool_result *
 static const struct tool tools[] = {
 #define FIXTURE(n, d, f, s) { .name = n, .title = n, .description = d, \
 	.input_schema = NO_ARGS, .hints = { .read_only = true, .destructive = false, \
-	.idempotent = true, .open_world = false }, .scope = TOOL_SCOPE_READ, \
+	.idempotent = true, .open_world = false }, .action = AUTHZ_SERVER_READ, \
 	.streams = s, .fn = f }
 	FIXTURE("test_simple_text", "Returns a simple text.", t_simple_text, false),
 	FIXTURE("test_image_content", "Returns a PNG image.", t_image, false),
@@ -298,7 +298,7 @@ static const struct tool tools[] = {
 		.input_schema = JSON({"type": "object", "properties": {"prompt": {"type": "string"}},
 		                      "required": ["prompt"], "additionalProperties": false}),
 		.hints = { .read_only = true, .open_world = false },
-		.scope = TOOL_SCOPE_READ, .streams = true, .fn = t_sampling,
+		.action = AUTHZ_SERVER_READ, .streams = true, .fn = t_sampling,
 	},
 	{
 		.name = "test_elicitation", .title = "test_elicitation",
@@ -306,7 +306,7 @@ static const struct tool tools[] = {
 		.input_schema = JSON({"type": "object", "properties": {"message": {"type": "string"}},
 		                      "required": ["message"], "additionalProperties": false}),
 		.hints = { .read_only = true, .open_world = false },
-		.scope = TOOL_SCOPE_READ, .streams = true, .fn = t_elicitation,
+		.action = AUTHZ_SERVER_READ, .streams = true, .fn = t_elicitation,
 	},
 	{
 		.name = "test_long_operation", .title = "test_long_operation",
@@ -314,7 +314,7 @@ static const struct tool tools[] = {
 		.input_schema = JSON({"type": "object", "properties": {"steps": {"type": "integer",
 		                      "minimum": 1, "maximum": 6000}}, "additionalProperties": false}),
 		.hints = { .read_only = true, .open_world = false },
-		.scope = TOOL_SCOPE_READ, .streams = true, .fn = t_long,
+		.action = AUTHZ_SERVER_READ, .streams = true, .fn = t_long,
 	},
 	{
 		/* Listed only: its $defs and $ref are outside what tool_check_args()
@@ -331,7 +331,7 @@ static const struct tool tools[] = {
 			"additionalProperties": false
 		}),
 		.hints = { .read_only = true, .open_world = false },
-		.scope = TOOL_SCOPE_READ, .fn = t_schema,
+		.action = AUTHZ_SERVER_READ, .fn = t_schema,
 	},
 	{
 		.name = "test_confirm_action", .title = "test_confirm_action",
@@ -339,7 +339,7 @@ static const struct tool tools[] = {
 		.input_schema = JSON({"type": "object", "properties": {"confirm": {"type": "boolean"}},
 		                      "additionalProperties": false}),
 		.hints = { .read_only = false, .destructive = true, .open_world = false },
-		.scope = TOOL_SCOPE_WRITE, .streams = false, .fn = t_confirm,
+		.action = AUTHZ_POWER_WRITE, .streams = false, .fn = t_confirm,
 	},
 };
 
@@ -390,14 +390,14 @@ static int r_watched(struct mcp_call *c, const char *uri, const char *var,
 
 static const struct resource resources[] = {
 	{ "test://static-text", "static-text", "Static text", "A static text resource.",
-	  "text/plain", TOOL_SCOPE_READ, false, NULL, r_static_text },
+	  "text/plain", AUTHZ_SERVER_READ, false, NULL, r_static_text },
 	{ "test://static-binary", "static-binary", "Static binary", "A static PNG resource.",
-	  "image/png", TOOL_SCOPE_READ, false, NULL, r_static_binary },
+	  "image/png", AUTHZ_SERVER_READ, false, NULL, r_static_binary },
 	{ "test://template/{id}/data", "template-data", "Template data",
-	  "A resource template with an id.", "application/json", TOOL_SCOPE_READ, false, NULL,
+	  "A resource template with an id.", "application/json", AUTHZ_SERVER_READ, false, NULL,
 	  r_template },
 	{ "test://watched-resource", "watched-resource", "Watched resource",
-	  "A resource that takes subscriptions.", "text/plain", TOOL_SCOPE_READ, true, NULL,
+	  "A resource that takes subscriptions.", "text/plain", AUTHZ_SERVER_READ, true, NULL,
 	  r_watched },
 };
 
@@ -426,21 +426,21 @@ static int p_image(struct mcp_call *c, json_object *args, json_object *messages)
 
 static const struct prompt prompts[] = {
 	{ .name = "test_simple_prompt", .title = "test_simple_prompt",
-	  .description = "A prompt without arguments.", .scope = TOOL_SCOPE_READ,
+	  .description = "A prompt without arguments.", .action = AUTHZ_SERVER_READ,
 	  .text = "This is a simple prompt for testing." },
 	{ .name = "test_prompt_with_arguments", .title = "test_prompt_with_arguments",
 	  .description = "A prompt with two arguments.",
 	  .args = { { "arg1", "First test argument", true, false, NULL },
 	            { "arg2", "Second test argument", true, false, NULL } },
-	  .scope = TOOL_SCOPE_READ,
+	  .action = AUTHZ_SERVER_READ,
 	  .text = "Prompt with arguments: arg1='{arg1}', arg2='{arg2}'" },
 	{ .name = "test_prompt_with_embedded_resource",
 	  .title = "test_prompt_with_embedded_resource",
 	  .description = "A prompt embedding a resource.",
 	  .args = { { "resourceUri", "URI of the resource to embed", true, false, NULL } },
-	  .scope = TOOL_SCOPE_READ, .get = p_embedded },
+	  .action = AUTHZ_SERVER_READ, .get = p_embedded },
 	{ .name = "test_prompt_with_image", .title = "test_prompt_with_image",
-	  .description = "A prompt with an image.", .scope = TOOL_SCOPE_READ, .get = p_image },
+	  .description = "A prompt with an image.", .action = AUTHZ_SERVER_READ, .get = p_image },
 };
 
 __attribute__((constructor)) static void fixtures_register(void)

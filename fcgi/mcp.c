@@ -306,7 +306,7 @@ static enum session_status session_find(struct request *req, const char *id,
 		"  coalesce(s.log_level, ''), "
 		"  coalesce(s.client_capabilities->'elicitation' = '{}'::jsonb "
 		"           OR s.client_capabilities->'elicitation' ? 'form', false), "
-		"  s.client_capabilities ? 'sampling' "
+		"  s.client_capabilities ? 'sampling', s.client_name, s.client_version "
 		"FROM mcp_sessions s JOIN api_tokens t ON t.id = s.token_id "
 		"WHERE s.id = $1 AND s.org_id = $2 AND t.user_id = $3 AND s.ended_at IS NULL "
 		"  AND s.last_seen_at > now() - interval '" SESSION_IDLE_S " seconds'";
@@ -340,6 +340,8 @@ static enum session_status session_find(struct request *req, const char *id,
 	snprintf(s->log_level, sizeof s->log_level, "%s", PQgetvalue(r, 0, 2));
 	s->elicit_form = PQgetvalue(r, 0, 3)[0] == 't';
 	s->sampling = PQgetvalue(r, 0, 4)[0] == 't';
+	snprintf(s->client_name, sizeof s->client_name, "%s", PQgetvalue(r, 0, 5));
+	snprintf(s->client_version, sizeof s->client_version, "%s", PQgetvalue(r, 0, 6));
 	PQclear(r);
 	if (stale && (r = db_query(touch, 1, params)) != NULL)
 		PQclear(r);
@@ -422,6 +424,8 @@ static int m_initialize(struct mcp_call *c, json_object *params, json_object **r
 	random_bytes(rnd, sizeof rnd);
 	hex_encode(rnd, sizeof rnd, c->session.id);
 	snprintf(c->session.protocol_version, sizeof c->session.protocol_version, "%s", asked);
+	snprintf(c->session.client_name, sizeof c->session.client_name, "%s", name);
+	snprintf(c->session.client_version, sizeof c->session.client_version, "%s", version);
 	snprintf(org, sizeof org, "%lld", who->org_id);
 	snprintf(token, sizeof token, "%lld", who->token_id);
 	params_sql[0] = c->session.id;

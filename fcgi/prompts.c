@@ -28,7 +28,7 @@ static const struct prompt builtin[] = {
 			{ "device", "the device (name or id) whose machine does not boot", true, true, NULL },
 			{ "symptom", "what was noticed, in a few words", false, false, "none given" },
 		},
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.text =
 			"The machine behind the console {device} does not boot. Reported symptom: "
 			"{symptom}. Find out where its boot stops and, where it is safe, get it "
@@ -58,7 +58,7 @@ static const struct prompt builtin[] = {
 			{ "os", "the operating system being installed", false, false,
 			  "operating system not named" },
 		},
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.text =
 			"Check whether the installation on {device} ({os}) has finished and the "
 			"machine boots the installed system.\n"
@@ -81,7 +81,7 @@ static const struct prompt builtin[] = {
 		.args = {
 			{ "device", "the device (name or id) showing the panic", true, true, NULL },
 		},
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.text =
 			"The machine behind {device} shows, or is thought to show, a kernel panic. "
 			"Recover it carefully.\n"
@@ -121,7 +121,7 @@ static const struct prompt *row(int i)
 
 static bool visible(const struct prompt *p, const struct token_identity *who)
 {
-	return p->scope == TOOL_SCOPE_READ ? who->scope_read : who->scope_write;
+	return authz_allowed(who, p->action);
 }
 
 static const struct prompt *find(struct mcp_call *c, const char *name)
@@ -219,6 +219,7 @@ static int check_args(struct mcp_call *c, const struct prompt *p, json_object *p
 		const struct prompt_arg *a = &p->args[i];
 		json_object *v = NULL;
 		struct device_ref d;
+		char why[320];
 
 		json_object_object_get_ex(*values, a->name, &v);
 		if (v == NULL || json_object_get_string_len(v) == 0) {
@@ -232,6 +233,11 @@ static int check_args(struct mcp_call *c, const struct prompt *p, json_object *p
 		switch (device_find(&c->req->who, json_object_get_string(v), &d)) {
 		case -1:
 			return mcp_fail(c, RPC_INTERNAL_ERROR, "the database is unavailable; try again");
+		case 0:
+			/* A device outside the token's device tag is not found either. */
+			if (authz_check(&c->req->who, p->action, &d, why, sizeof why) == 0)
+				break;
+			/* fall through */
 		case 1:
 			return mcp_fail(c, RPC_INVALID_PARAMS, "argument '%s': no device '%.100s' in "
 			                "your organisation; list_devices shows their names", a->name,

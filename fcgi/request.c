@@ -212,8 +212,22 @@ const char *request_param(const struct request *req, const char *name)
 	return NULL;
 }
 
+const char *request_path_param(const struct request *req, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (int i = 0; i < req->npath_params; i++)
+		if (strncmp(req->path_params[i].name, name, len) == 0 &&
+		    req->path_params[i].name[len] == '}')
+			return req->path_params[i].value;
+	return NULL;
+}
+
 void request_cleanup(struct request *req)
 {
+	for (int i = 0; i < req->npath_params; i++)
+		free(req->path_params[i].value);
+	req->npath_params = 0;
 	for (int i = 0; i < req->nparams; i++) {
 		free(req->params[i].name);
 		free(req->params[i].value);
@@ -224,6 +238,7 @@ void request_cleanup(struct request *req)
 	req->path = req->query = NULL;
 	free(req->body);
 	buf_free(&req->headers);
+	buf_free(&req->held_body);
 	log_set_request(NULL);
 }
 
@@ -236,17 +251,12 @@ void resp_header(struct request *req, const char *name, const char *value)
 	buf_printf(&req->headers, "%s: %s\r\n", name, value);
 }
 
-void resp_body(struct request *req, int status, const char *content_type,
-               const char *body, size_t len)
+/* Writes the head and the body to the client. */
+static void send_now(struct request *req, int status, const char *content_type,
+                     const char *body, size_t len)
 {
 	struct buf head = BUF_INIT;
 
-	if (req->sent) {
-		log_warnx("second response for one request dropped (status %d)", status);
-		return;
-	}
-	req->sent = true;
-	req->status = status;
 	/* libfcgi's own printf knows no %zu: the head is built here. */
 	buf_printf(&head, "Status: %d %s\r\n", status, reason(status));
 	if (content_type != NULL)
@@ -259,6 +269,42 @@ void resp_body(struct request *req, int status, const char *content_type,
 	buf_free(&head);
 	if (strcmp(req->method, "HEAD") != 0 && len > 0)
 		FCGX_PutStr(body, (int)len, req->fcgx->out);
+}
+
+void resp_body(struct request *req, int status, const char *content_type,
+               const char *body, size_t len)
+{
+	if (req->sent) {
+		log_warnx("second response for one request dropped (status %d)", status);
+		return;
+	}
+	req->sent = true;
+	req->status = status;
+	if (!req->hold) {
+		send_now(req, status, content_type, body, len);
+		return;
+	}
+	req->held = true;
+	snprintf(req->held_type, sizeof req->held_type, "%s", content_type ? content_type : "");
+	buf_reset(&req->held_body);
+	buf_append(&req->held_body, body ? body : "", len);
+}
+
+void resp_release(struct request *req)
+{
+	if (!req->held)
+		return;
+	req->held = false;
+	send_now(req, req->status, req->held_type[0] ? req->held_type : NULL,
+	         req->held_body.data, req->held_body.len);
+	buf_free(&req->held_body);
+}
+
+void resp_discard(struct request *req)
+{
+	req->held = req->sent = req->hold = false;
+	buf_free(&req->held_body);
+	buf_reset(&req->headers);
 }
 
 void resp_stream_begin(struct request *req, const char *content_type)
@@ -314,6 +360,7 @@ void resp_error(struct request *req, int status, const char *code, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	snprintf(req->error, sizeof req->error, "%.40s: %.150s", code, msg);
 	json_object_object_add(e, "code", json_object_new_string(code));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(e, "request_id", json_object_new_string(req->request_id));

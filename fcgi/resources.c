@@ -31,7 +31,7 @@ static const struct resource builtin[] = {
 		.description = "The IP-KVMs and BMCs of your organisation as JSON: id, name, kind, "
 		               "base URL, tags and whether each is enabled (as list_devices).",
 		.mime_type = "application/json",
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.read = read_devices,
 	},
 	{
@@ -43,7 +43,7 @@ static const struct resource builtin[] = {
 		               "There is a frame only while the device has a console session: "
 		               "the get_screenshot tool opens one when needed.",
 		.mime_type = "image/jpeg",
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_CONSOLE_READ,
 		.complete = complete_device,
 		.read = read_screenshot,
 	},
@@ -72,7 +72,7 @@ static const struct resource *row(int i)
 
 static bool visible(const struct resource *r, const struct token_identity *who)
 {
-	return r->scope == TOOL_SCOPE_READ ? who->scope_read : who->scope_write;
+	return authz_allowed(who, r->action);
 }
 
 static bool is_template(const struct resource *r)
@@ -321,6 +321,7 @@ static int read_screenshot(struct mcp_call *c, const char *uri, const char *var,
 	struct shm_frame_info info;
 	struct device_ref d;
 	void *data = NULL;
+	char why[320];
 
 	switch (device_find(&c->req->who, var, &d)) {
 	case -1:
@@ -328,6 +329,9 @@ static int read_screenshot(struct mcp_call *c, const char *uri, const char *var,
 	case 1:
 		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: no device %s", var);
 	}
+	/* A device outside the token's device tag is not found either. */
+	if (authz_check(&c->req->who, AUTHZ_CONSOLE_READ, &d, why, sizeof why) < 0)
+		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: no device %s", var);
 	if (latest_frame(d.id, &info, &data) < 0)
 		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: device %s has no "
 		                "screenshot yet (no console session is open; get_screenshot "

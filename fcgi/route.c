@@ -1,26 +1,70 @@
 /*
  * route.c - the route table, and the single place where a request is checked
- * before its handler runs: method, query parameters, Host and Origin, body,
- * authentication.
- * Later authorisation (roles, policies, grants) plugs into authorise() too.
+ * before its handler runs: path and method, query parameters, Host and
+ * Origin, body, authentication, then the one authorisation step (authz.c):
+ * the route's action against the caller's role and token scope, and for a
+ * route about a device, that device within the caller's organisation.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "fcgi.h"
 #include "log.h"
 
+#define PATH_PARAM_MAX 128
+
 static const char *const no_params[] = { NULL };
+static const char *const device_list_params[] = {
+	"kind", "tag", "include_disabled", "limit", NULL,
+};
+static const char *const audit_params[] = {
+	"from", "to", "actor", "tool", "device", "outcome", "cursor", "limit", NULL,
+};
 
 static const struct route routes[] = {
-	{ "GET",    "/healthz",   h_healthz,    0,                         no_params },
-	{ "GET",    "/metrics",   h_metrics,    0,                         no_params },
-	{ "GET",    "/api/v1/me", h_me,         ROUTE_AUTH,                no_params },
-	{ "POST",   "/mcp",       h_mcp_post,   ROUTE_AUTH | ROUTE_ORIGIN, no_params },
-	{ "GET",    "/mcp",       h_mcp_get,    ROUTE_AUTH | ROUTE_ORIGIN, no_params },
-	{ "DELETE", "/mcp",       h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params },
+	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
+	  "health of PostgreSQL and the capture worker", NULL },
+	{ "GET", "/metrics", h_metrics, 0, no_params, AUTHZ_UNSET,
+	  "Prometheus metrics", NULL },
+	{ "GET", "/api/v1/openapi.json", h_openapi, 0, no_params, AUTHZ_UNSET,
+	  "this API's OpenAPI 3.1 document, made from the route table", NULL },
+	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH | ROUTE_AUDIT, no_params, AUTHZ_SESSION,
+	  "who the bearer token speaks for", NULL },
+	{ "GET", "/api/v1/devices", h_devices_list, ROUTE_AUTH | ROUTE_AUDIT, device_list_params,
+	  AUTHZ_DEVICES_READ, "the organisation's devices, by name; filters kind, tag", NULL },
+	{ "POST", "/api/v1/devices", h_device_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_DEVICES_WRITE, "add a device; credentials are sealed and never shown",
+	  device_fields },
+	{ "GET", "/api/v1/devices/{id}", h_device_get, ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE,
+	  no_params, AUTHZ_DEVICES_READ, "one device, by id or name", NULL },
+	{ "PATCH", "/api/v1/devices/{id}", h_device_update,
+	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  "change some fields of a device", device_fields },
+	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
+	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  "remove a device", NULL },
+	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
+	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
+	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_AUDIT_READ, "the head of the organisation's audit chain", NULL },
+	{ "GET", "/api/v1/audit/integrity", h_audit_integrity, ROUTE_AUTH | ROUTE_AUDIT,
+	  no_params, AUTHZ_AUDIT_READ, "verify the organisation's audit chain", NULL },
+	{ "GET", "/api/v1/audit/export", h_audit_export, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_AUDIT_READ, "the organisation's audit chain as JSON lines", NULL },
+	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP Streamable HTTP: one JSON-RPC message", NULL },
+	{ "GET", "/mcp", h_mcp_get, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP: no standalone stream (405)", NULL },
+	{ "DELETE", "/mcp", h_mcp_delete, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
+	  "MCP: end a session", NULL },
 };
+
+const struct route *route_at(int i)
+{
+	return i >= 0 && i < (int)ARRAY_LEN(routes) ? &routes[i] : NULL;
+}
 
 int route_count(void)
 {
@@ -50,6 +94,42 @@ static bool method_matches(const struct route *r, const char *method)
 	       (strcmp(r->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
 }
 
+/*
+ * Whether path fits pattern, segment by segment; a {name} segment takes
+ * 1 to PATH_PARAM_MAX characters. When req is not NULL the values of the
+ * {name} parts are stored in it (released by request_cleanup).
+ */
+static bool path_matches(const char *pattern, const char *path, struct request *req)
+{
+	while (*pattern != '\0' && *path != '\0') {
+		size_t plen = strcspn(pattern, "/"), len = strcspn(path, "/");
+
+		if (pattern[0] == '{' && plen > 2 && pattern[plen - 1] == '}') {
+			if (len == 0 || len > PATH_PARAM_MAX)
+				return false;
+			if (req != NULL && req->npath_params < REQ_MAX_PATH_PARAMS) {
+				int n = req->npath_params++;
+				/* The name points into the table, ended by '}'. */
+				req->path_params[n].name = pattern + 1;
+				req->path_params[n].value = xmalloc(len + 1);
+				memcpy(req->path_params[n].value, path, len);
+				req->path_params[n].value[len] = '\0';
+			}
+		} else if (plen != len || strncmp(pattern, path, len) != 0) {
+			return false;
+		}
+		pattern += plen;
+		path += len;
+		if (*pattern == '/' && *path == '/') {
+			pattern++;
+			path++;
+		} else if (*pattern != *path) {
+			return false;
+		}
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
 /* Answers 401 in the form RFC 6750 gives, and says why in the body. */
 static void unauthorised(struct request *req, const char *why, bool invalid)
 {
@@ -63,12 +143,10 @@ static void unauthorised(struct request *req, const char *why, bool invalid)
  * Authenticates the bearer token of a ROUTE_AUTH request into req->who.
  * Returns 0, or -1 after answering.
  */
-static int authorise(struct request *req)
+static int authenticate(struct request *req)
 {
 	const char *h = request_header(req, "HTTP_AUTHORIZATION");
 
-	if (!(req->route->flags & ROUTE_AUTH))
-		return 0;
 	if (h == NULL || *h == '\0') {
 		unauthorised(req, "an Authorization: Bearer <token> header is required", false);
 		return -1;
@@ -91,35 +169,168 @@ static int authorise(struct request *req)
 	return -1;
 }
 
-void route_dispatch(struct request *req)
+/*
+ * The authorisation step of a ROUTE_AUTH request: the route's action for
+ * req->who, then the device its {id} names (ROUTE_DEVICE), which must be
+ * one of the caller's organisation and reachable by the token. Another
+ * organisation's device, or one outside the token's device tag, is not
+ * found. Returns 0, or -1 after answering 403, 404 or 503.
+ */
+static int authorise(struct request *req)
+{
+	char why[320];
+
+	if (authz_check(&req->who, req->route->action, NULL, why, sizeof why) < 0) {
+		resp_error(req, 403, "forbidden", "%s", why);
+		return -1;
+	}
+	if (!(req->route->flags & ROUTE_DEVICE))
+		return 0;
+	switch (device_find(&req->who, request_path_param(req, "id"), &req->device)) {
+	case 0:
+		break;
+	case 1:
+		resp_error(req, 404, "not_found", "no device '%.100s' in this organisation",
+		           request_path_param(req, "id"));
+		return -1;
+	default:
+		resp_error(req, 503, "database_unavailable",
+		           "the database is unavailable; try again shortly");
+		return -1;
+	}
+	if (authz_check(&req->who, req->route->action, &req->device, why, sizeof why) < 0) {
+		resp_error(req, 404, "not_found", "no device '%.100s' in this organisation",
+		           request_path_param(req, "id"));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Finds the route for req's method and path into req->route. Returns 0, or
+ * -1 after answering 404, or 405 with Allow.
+ */
+static int match(struct request *req)
 {
 	struct buf allow = BUF_INIT;
-	const struct route *path_match = NULL;
-	int rc;
+	bool path_known = false;
 
 	for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-		if (strcmp(routes[i].path, req->path) != 0)
+		if (!path_matches(routes[i].path, req->path, NULL))
 			continue;
-		path_match = &routes[i];
+		path_known = true;
 		if (method_matches(&routes[i], req->method)) {
 			req->route = &routes[i];
-			break;
+			buf_free(&allow);
+			return path_matches(routes[i].path, req->path, req) ? 0 : -1;
 		}
 		buf_printf(&allow, "%s%s", allow.len ? ", " : "", routes[i].method);
 	}
-	if (req->route == NULL) {
-		if (path_match != NULL) {
-			resp_header(req, "Allow", allow.data);
-			resp_error(req, 405, "method_not_allowed",
-			           "%s is not allowed on %s; allowed: %s",
-			           req->method, req->path, allow.data);
-		} else {
-			resp_error(req, 404, "not_found", "no route for %s", req->path);
-		}
-		buf_free(&allow);
-		return;
+	if (path_known) {
+		resp_header(req, "Allow", allow.data);
+		resp_error(req, 405, "method_not_allowed", "%s is not allowed on %s; allowed: %s",
+		           req->method, req->path, allow.data);
+	} else {
+		resp_error(req, 404, "not_found", "no route for %s", req->path);
 	}
 	buf_free(&allow);
+	return -1;
+}
+
+/* Credentials in a request body: recorded as "[redacted]", whatever their name. */
+static const char *const credential_keys[] = { "username", "password" };
+
+/*
+ * What the audit event of a REST call records as its arguments: the path's
+ * {name} parts, the query parameters and a JSON object body, credentials
+ * redacted. The caller owns the result.
+ */
+static json_object *rest_args(const struct request *req)
+{
+	json_object *o = json_object_new_object(), *body;
+
+	for (int i = 0; i < req->npath_params; i++) {
+		const char *n = req->path_params[i].name;
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(n, "}"), n);
+		json_object_object_add(o, name, json_object_new_string(req->path_params[i].value));
+	}
+	for (int i = 0; i < req->nparams; i++)
+		json_object_object_add(o, req->params[i].name,
+		                       json_object_new_string(req->params[i].value));
+	if (req->body_len > 0 && (body = json_tokener_parse(req->body)) != NULL) {
+		if (json_object_is_type(body, json_type_object)) {
+			for (size_t i = 0; i < ARRAY_LEN(credential_keys); i++)
+				if (json_object_object_get_ex(body, credential_keys[i], NULL))
+					json_object_object_add(body, credential_keys[i],
+					                       json_object_new_string("[redacted]"));
+			json_object_object_add(o, "body", body);
+		} else {
+			json_object_put(body);
+		}
+	}
+	return o;
+}
+
+/* The outcome an answered REST call records. */
+static enum audit_outcome rest_outcome(int status)
+{
+	if (status < 400)
+		return AUDIT_OK;
+	return status == 401 || status == 403 ? AUDIT_DENIED : AUDIT_ERROR;
+}
+
+/*
+ * Runs an authenticated route through the authorisation step and its
+ * handler, with the call's audit events for ROUTE_AUDIT routes: a write's
+ * intent committed before the handler runs (503 and nothing done when it
+ * cannot be), and the outcome after; a read's answer is held until its
+ * event is recorded, and replaced by a 503 when it cannot be.
+ */
+static void run_audited(struct request *req)
+{
+	const struct authz_rule *rule = authz_rule(req->route->action);
+	bool write = rule != NULL && rule->scope == AUTHZ_SCOPE_WRITE;
+	char action[160];
+	struct audited au;
+
+	snprintf(action, sizeof action, "%s %s", req->route->method, req->route->path);
+	audited_begin(&au, req, NULL, action, rest_args(req));
+	if (authorise(req) < 0) {
+		if (req->device.id > 0)
+			audited_device(&au, &req->device);
+		if (audited_end(&au, rest_outcome(req->status), req->error) < 0)
+			log_warnx("a refused call of %s is not in the audit log", action);
+		return;
+	}
+	if (req->route->flags & ROUTE_DEVICE)
+		audited_device(&au, &req->device);
+	if (write && audited_intent(&au) < 0) {
+		resp_error(req, 503, "audit_unavailable", "%s", AUDIT_NOT_DONE);
+		return;
+	}
+	req->hold = !write;
+	if (req->route->handler(req) != 0 || !req->sent) {
+		log_errx("handler for %s did not respond", req->route->path);
+		resp_discard(req);
+		req->hold = !write;
+		resp_error(req, 500, "internal", "internal error");
+	}
+	if (audited_end(&au, rest_outcome(req->status),
+	                req->status >= 400 ? req->error : NULL) < 0 && !write) {
+		resp_discard(req);
+		resp_error(req, 503, "audit_unavailable", "%s", AUDIT_NOT_DONE);
+		return;
+	}
+	resp_release(req);
+}
+
+void route_dispatch(struct request *req)
+{
+	int rc;
+
+	if (match(req) < 0)
+		return;
 	for (int i = 0; i < req->nparams; i++) {
 		bool known = false;
 		for (const char *const *p = req->route->params; *p; p++)
@@ -132,7 +343,15 @@ void route_dispatch(struct request *req)
 	}
 	if ((req->route->flags & ROUTE_ORIGIN) && origin_check(req) < 0)
 		return;
-	if (request_read_body(req) != 0 || authorise(req) < 0)
+	if (request_read_body(req) != 0)
+		return;
+	if ((req->route->flags & ROUTE_AUTH) && authenticate(req) < 0)
+		return;
+	if (req->route->flags & ROUTE_AUDIT) {
+		run_audited(req);
+		return;
+	}
+	if ((req->route->flags & ROUTE_AUTH) && authorise(req) < 0)
 		return;
 	rc = req->route->handler(req);
 	if (!req->sent) {

@@ -1,10 +1,12 @@
 /*
  * tools.c - the MCP tool table and the machinery around it: tools/list with
- * a cursor, tools/call with the caller's scopes and the arguments checked
- * against the tool's declared input schema before its handler runs.
+ * a cursor, showing what the caller may call; tools/call through the one
+ * authorisation step (authz.c), the arguments checked against the tool's
+ * declared input schema, and the call's audit events (audited.c), all
+ * before its handler runs.
  *
  * A tool is a row: name, human text, schemas as JSON text (parsed once per
- * process), annotations, the scope it needs and its handler (tools_*.c).
+ * process), annotations, the action it does (authz.c) and its handler (tools_*.c).
  * Schemas use a small subset of JSON Schema that tool_check_args()
  * understands completely; check_fcgi_tools keeps every row inside it.
  */
@@ -36,7 +38,7 @@ static const struct tool builtin[] = {
 		                      "additionalProperties": false}),
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = false },
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_SERVER_READ,
 		.fn = tool_get_server_info,
 	},
 	{
@@ -83,8 +85,71 @@ static const struct tool builtin[] = {
 		}),
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = false },
-		.scope = TOOL_SCOPE_READ,
+		.action = AUTHZ_DEVICES_READ,
 		.fn = tool_list_devices,
+	},
+	{
+		.name = "query_audit_log",
+		.title = "Query the audit log",
+		.description =
+			"Lists events of the organisation's audit log, newest first: who called "
+			"which tool or route, through which client, on which device, with what "
+			"outcome. Filter by time (from, to: RFC 3339), actor (user or token name), "
+			"tool (tool name or 'METHOD /route'), device (name or id) and outcome. "
+			"Pass next_cursor back as cursor for the next page.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"from": {"type": "string", "maxLength": 40,
+				         "description": "events at or after this time (RFC 3339)"},
+				"to": {"type": "string", "maxLength": 40,
+				       "description": "events before this time (RFC 3339)"},
+				"actor": {"type": "string", "minLength": 1, "maxLength": 200,
+				          "description": "user name or token name"},
+				"tool": {"type": "string", "minLength": 1, "maxLength": 200,
+				         "description": "tool name or 'METHOD /route'"},
+				"device": {"type": "string", "minLength": 1, "maxLength": 200,
+				           "description": "device name or id"},
+				"outcome": {"type": "string", "enum": ["ok", "denied", "error", "pending"]},
+				"cursor": {"type": "string", "maxLength": 24,
+				           "description": "next_cursor of the previous page"},
+				"limit": {"type": "integer", "minimum": 1, "maximum": 500,
+				          "description": "at most this many events (default 50)"}
+			},
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_query_audit_log,
+	},
+	{
+		.name = "verify_audit_integrity",
+		.title = "Verify the audit log",
+		.description =
+			"Walks the organisation's audit hash chain and reports whether it is intact: "
+			"events checked, the head hash, signed checkpoints verified, and the first "
+			"broken event and why if it is not. Takes no arguments.",
+		.input_schema = JSON({"type": "object", "properties": {},
+		                      "additionalProperties": false}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_verify_audit_integrity,
+	},
+	{
+		.name = "get_audit_chain_head",
+		.title = "Audit chain head",
+		.description =
+			"The sequence number, hash and time of the last event of the "
+			"organisation's audit chain: keep it elsewhere to detect a later rewrite. "
+			"Takes no arguments.",
+		.input_schema = JSON({"type": "object", "properties": {},
+		                      "additionalProperties": false}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = false },
+		.action = AUTHZ_AUDIT_READ,
+		.fn = tool_get_audit_chain_head,
 	},
 };
 
@@ -482,7 +547,7 @@ bool tool_schema_supported(json_object *schema, char *why, size_t len)
 
 static bool visible(const struct tool *t, const struct token_identity *who)
 {
-	return t->scope == TOOL_SCOPE_READ ? who->scope_read : who->scope_write;
+	return authz_allowed(who, t->action);
 }
 
 /* The tool object tools/list shows for row i; the caller owns it. */
@@ -490,6 +555,7 @@ static json_object *tool_json(int i)
 {
 	const struct tool *t = tool_at(i);
 	json_object *o = json_object_new_object(), *a = json_object_new_object(), *copy = NULL;
+	json_object *meta;
 
 	json_object_object_add(o, "name", json_object_new_string(t->name));
 	json_object_object_add(o, "title", json_object_new_string(t->title));
@@ -509,6 +575,11 @@ static json_object *tool_json(int i)
 	json_object_object_add(a, "idempotentHint", json_object_new_boolean(t->hints.idempotent));
 	json_object_object_add(a, "openWorldHint", json_object_new_boolean(t->hints.open_world));
 	json_object_object_add(o, "annotations", a);
+	/* What the role matrix calls the tool's action, for clients and tests. */
+	meta = json_object_new_object();
+	json_object_object_add(meta, "kvmgate/action",
+	                       json_object_new_string(authz_rule(t->action)->name));
+	json_object_object_add(o, "_meta", meta);
 	return o;
 }
 
@@ -562,13 +633,81 @@ static json_object *progress_token(json_object *params)
 	return NULL;
 }
 
+/* The text of res's first content block, or NULL: the reason an audit event gives. */
+static const char *first_text(const struct tool_result *res)
+{
+	json_object *b = json_object_array_get_idx(res->content, 0), *text;
+
+	return b != NULL && json_object_object_get_ex(b, "text", &text)
+		? json_object_get_string(text) : NULL;
+}
+
+/*
+ * The one path of a tools/call of tool i: the authorisation step, the
+ * argument checks, the audit events (a write's intent committed before its
+ * handler runs, the outcome after; a read's one event before its result is
+ * given), the handler. Returns what the handler returned, res filled.
+ */
+static int run_tool(struct mcp_call *c, int i, json_object *args, struct tool_result *res)
+{
+	const struct tool *t = tool_at(i);
+	const struct authz_rule *rule = authz_rule(t->action);
+	bool write = rule != NULL && rule->scope == AUTHZ_SCOPE_WRITE;
+	enum audit_outcome outcome;
+	const char *reason = NULL;
+	struct audited au;
+	char why[512];
+	int rc;
+
+	audited_begin(&au, c->req, c, t->name, json_object_get(args));
+	if (authz_check(&c->req->who, t->action, NULL, why, sizeof why) < 0) {
+		tool_fail(res, "%s", why);
+		if (audited_end(&au, AUDIT_DENIED, why) < 0)
+			log_warnx("a denied call of %s is not in the audit log", t->name);
+		return RPC_OK;
+	}
+	if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
+		tool_fail(res, "%s", why);
+		if (audited_end(&au, AUDIT_ERROR, why) < 0)
+			log_warnx("a refused call of %s is not in the audit log", t->name);
+		return RPC_OK;
+	}
+	if (write && audited_intent(&au) < 0) {
+		tool_fail(res, AUDIT_NOT_DONE);
+		return RPC_OK;
+	}
+	/* A call that cannot stream still runs: without notifications. */
+	if ((t->streams || c->progress_token != NULL) && mcp_stream_begin(c) < 0)
+		log_debug("tool %s runs without a stream", t->name);
+	rc = t->fn(c, args, res);
+	if (rc == RPC_OK && !res->is_error && t->output_schema != NULL && res->structured == NULL) {
+		log_errx("tool %s returned no structured content for its output schema", t->name);
+		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "internal error in tool %s", t->name);
+	}
+	outcome = rc == RPC_OK && !res->is_error ? AUDIT_OK : AUDIT_ERROR;
+	if (rc == RPC_CANCELLED)
+		reason = "cancelled";
+	else if (rc != RPC_OK)
+		reason = c->error;
+	else if (res->is_error)
+		reason = first_text(res);
+	if (audited_end(&au, outcome, reason) < 0 && !write && rc == RPC_OK) {
+		/* A read whose event is not recorded gives nothing away. */
+		json_object_put(res->content);
+		json_object_put(res->structured);
+		res->content = json_object_new_array();
+		res->structured = NULL;
+		tool_fail(res, AUDIT_NOT_DONE);
+	}
+	return rc;
+}
+
 int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result)
 {
 	struct tool_result res = { NULL, NULL, false };
 	json_object *v, *args = NULL, *empty = NULL;
-	const struct tool *t = NULL;
 	const char *name;
-	char why[512], tag[9];
+	char tag[9];
 	int i, rc;
 
 	if (params == NULL || !json_object_object_get_ex(params, "name", &v) ||
@@ -576,7 +715,7 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 		return mcp_fail(c, RPC_INVALID_PARAMS, "tools/call needs params.name, a tool name");
 	name = json_object_get_string(v);
 	for (i = 0; i < tool_count(); i++)
-		if (strcmp((t = tool_at(i))->name, name) == 0 && visible(t, &c->req->who))
+		if (strcmp(tool_at(i)->name, name) == 0)
 			break;
 	if (i == tool_count())
 		return mcp_fail(c, RPC_INVALID_PARAMS, "Unknown tool: %.128s", name);
@@ -589,20 +728,7 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 	c->progress = -1;
 
 	res.content = json_object_new_array();
-	if (tool_check_args(parsed_schema(i, 0), args, why, sizeof why) < 0) {
-		tool_fail(&res, "%s", why);
-		rc = RPC_OK;
-	} else {
-		/* A call that cannot stream still runs: without notifications. */
-		if ((t->streams || c->progress_token != NULL) && mcp_stream_begin(c) < 0)
-			log_debug("tool %s runs without a stream", name);
-		rc = t->fn(c, args, &res);
-	}
-	if (rc == RPC_OK && !res.is_error && t->output_schema != NULL &&
-	    res.structured == NULL) {
-		log_errx("tool %s returned no structured content for its output schema", name);
-		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "internal error in tool %s", name);
-	}
+	rc = run_tool(c, i, args, &res);
 	snprintf(tag, sizeof tag, "%.8s", c->session.id);
 	log_fields(rc != RPC_OK && rc != RPC_CANCELLED ? LOG_LVL_WARN : LOG_LVL_INFO,
 	           "mcp tool call", "tool", name, "session", tag, "result",

@@ -89,10 +89,12 @@ int tool_list_devices(struct mcp_call *c, json_object *args, struct tool_result 
 		"  AND ($2::text IS NULL OR kind = $2) "
 		"  AND ($3::text IS NULL OR $3 = ANY(tags)) "
 		"  AND (enabled OR $4::boolean) "
+		"  AND ($6::text IS NULL OR $6 = ANY(tags)) "	/* the token's device tag */
 		"ORDER BY name, id LIMIT $5";
 	json_object *v, *o, *list;
 	char org[24], limit[24];
-	const char *params[5] = { org, NULL, NULL, "false", limit };
+	const char *params[6] = { org, NULL, NULL, "false", limit,
+	                          c->req->who.device_tag[0] ? c->req->who.device_tag : NULL };
 	long long max = DEVICES_DEFAULT_LIMIT;
 	PGresult *r;
 	int n;
@@ -108,7 +110,7 @@ int tool_list_devices(struct mcp_call *c, json_object *args, struct tool_result 
 	snprintf(org, sizeof org, "%lld", c->req->who.org_id);
 	/* One more than asked tells whether the list was cut. */
 	snprintf(limit, sizeof limit, "%lld", max + 1);
-	if ((r = db_query(sql, 5, params)) == NULL) {
+	if ((r = db_query(sql, 6, params)) == NULL) {
 		tool_fail(res, "The device list could not be read because the database is "
 		          "unavailable; try again in a few seconds.");
 		return RPC_OK;

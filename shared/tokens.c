@@ -14,7 +14,9 @@ enum token_result token_lookup(const char *token, struct token_identity *out)
 	static const char sql[] =
 		"SELECT t.id, t.org_id, t.user_id, o.name, u.username, m.role, t.name, "
 		"  'read' = ANY(t.scopes), 'write' = ANY(t.scopes), "
-		"  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds' "
+		"  t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds', "
+		"  coalesce(t.device_tag, ''), "
+		"  coalesce(to_char(t.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
 		"FROM api_tokens t "
 		"JOIN organisations o ON o.id = t.org_id "
 		"JOIN users u ON u.id = t.user_id AND NOT u.disabled "
@@ -54,6 +56,8 @@ enum token_result token_lookup(const char *token, struct token_identity *out)
 	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 6));
 	out->scope_read = PQgetvalue(r, 0, 7)[0] == 't';
 	out->scope_write = PQgetvalue(r, 0, 8)[0] == 't';
+	snprintf(out->device_tag, sizeof out->device_tag, "%s", PQgetvalue(r, 0, 10));
+	snprintf(out->expires_at, sizeof out->expires_at, "%s", PQgetvalue(r, 0, 11));
 	if (PQgetvalue(r, 0, 9)[0] == 't') {
 		const char *id[1] = { PQgetvalue(r, 0, 0) };
 		PGresult *u = db_query(touch, 1, id);

@@ -13,6 +13,8 @@ struct token_identity {
 	char user[65];
 	char role[16];
 	char name[101];
+	char device_tag[65];		/* "" when the token reaches every device */
+	char expires_at[40];		/* UTC, RFC 3339; "" when it never expires */
 	bool scope_read, scope_write;
 };
 

@@ -129,8 +129,9 @@ START_TEST(test_tool_table)
 		ck_assert_msg(t->fn != NULL, "%s: no handler", t->name);
 		ck_assert_msg(!(t->hints.read_only && t->hints.destructive),
 		              "%s: read-only and destructive", t->name);
-		ck_assert_msg(t->scope == TOOL_SCOPE_READ || !t->hints.read_only,
-		              "%s: read-only but needs the write scope", t->name);
+		ck_assert_msg(authz_rule(t->action) != NULL, "%s: names no action", t->name);
+		ck_assert_msg(authz_rule(t->action)->scope != AUTHZ_SCOPE_WRITE ||
+		              !t->hints.read_only, "%s: read-only but needs the write scope", t->name);
 		ck_assert_msg(tool_schema_supported(tool_input_schema(i), why, sizeof why),
 		              "%s: input schema: %s", t->name, why);
 		ck_assert_ptr_eq(tool_input_schema(i), tool_input_schema(i));	/* parsed once */
@@ -149,6 +150,8 @@ static void call_as(struct request *req, struct mcp_call *c, bool read, bool wri
 	memset(c, 0, sizeof *c);
 	req->who.scope_read = read;
 	req->who.scope_write = write;
+	snprintf(req->who.role, sizeof req->who.role, "org_admin");
+	snprintf(req->who.org, sizeof req->who.org, "test");
 	c->req = req;
 	snprintf(c->session.id, sizeof c->session.id, "%s", "0123456789abcdef0123456789abcdef");
 	snprintf(c->session.protocol_version, sizeof c->session.protocol_version, "2025-11-25");
@@ -261,10 +264,21 @@ START_TEST(test_call_refusals)
 	ck_assert(json_object_get_boolean(json_object_object_get(r, "isError")));
 	json_object_put(r);
 
-	/* Hidden from a token without the scope, as if it did not exist. */
+	/* Refused to a token without the scope, saying which scope is missing. */
 	call_as(&req, &c, false, true);
-	ck_assert_int_eq(call(&c, "{\"name\":\"list_devices\"}", &r), RPC_INVALID_PARAMS);
-	ck_assert_str_eq(c.error, "Unknown tool: list_devices");
+	ck_assert_int_eq(call(&c, "{\"name\":\"list_devices\"}", &r), RPC_OK);
+	ck_assert(json_object_get_boolean(json_object_object_get(r, "isError")));
+	text = json_object_get_string(json_object_object_get(
+		json_object_array_get_idx(json_object_object_get(r, "content"), 0), "text"));
+	ck_assert_msg(strstr(text, "read scope") != NULL, "'%s' does not name the scope", text);
+	json_object_put(r);
+
+	/* And to a role the matrix does not allow. */
+	call_as(&req, &c, true, true);
+	snprintf(req.who.role, sizeof req.who.role, "nobody");
+	ck_assert_int_eq(call(&c, "{\"name\":\"get_server_info\"}", &r), RPC_OK);
+	ck_assert(json_object_get_boolean(json_object_object_get(r, "isError")));
+	json_object_put(r);
 }
 END_TEST
 

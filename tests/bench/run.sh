@@ -2,6 +2,7 @@
 # make bench: starts a release stack on a free port and measures it with wrk
 # (keep-alive, 2 threads). Prints requests/s and p50/p99 latency per route, for
 # the default 16 workers and for a single worker, and the ratio between them;
+# audited list_devices calls from 1 and 8 clients with the chain verified after;
 # then the audit chain's append and verification rates (BENCH_AUDIT_EVENTS).
 # Figures, not assertions: nothing here fails on a slow machine.
 set -euo pipefail
@@ -42,8 +43,8 @@ measure() {
   esac
   # Warm-up: every worker opens its PostgreSQL connection and prepares its
   # statements before anything is counted.
-  wrk -t2 -c"$conns" -d1s "${args[@]}" "$url" >/dev/null
-  out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "${args[@]}" "$url")
+  wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d1s "${args[@]}" "$url" >/dev/null
+  out=$(wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${duration}s" --latency "${args[@]}" "$url")
   if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -51,6 +52,17 @@ measure() {
     END { printf "%.0f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
 }
 
+# audited CLIENTS: MCP tools/call list_devices from CLIENTS connections, each
+# call writing its audit event; prints "calls/s p50 p99 events chain".
+audited_calls() {
+  local n0 n1 out
+  n0=$(stack_sql "$s_var" "SELECT count(*) FROM audit_events")
+  out=$(conns=$1 measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_devices","arguments":{}}}')")
+  n1=$(stack_sql "$s_var" "SELECT count(*) FROM audit_events")
+  echo "$out $((n1 - n0)) $(KVMGATE_VAR_DIR=$s_var "$KVMGATE_BIN_DIR/kvmgate" audit verify >/dev/null && echo intact || echo BROKEN)"
+}
+
+if [ "${BENCH_ONLY:-}" != audited ]; then
 printf '%-34s %8s %10s %9s %9s\n' route workers "req/s" "p50 ms" "p99 ms"
 declare -A rps
 for w in 16 1; do
@@ -76,6 +88,21 @@ for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG 
     'BEGIN { printf "  %-34s %.2fx\n", n, a / b }'
 done
 echo "($(nproc) cores, wrk -t2 -c$conns -d${duration}s, keep-alive to nginx, FastCGI over a unix socket)"
+
+fi
+
+# Audited tool calls: every list_devices call appends its event to the chain
+# (one transaction under the organisation's lock); the chain is verified after.
+WORKERS=16 new_stack s >/dev/null
+echo
+echo "audited MCP tools/call list_devices (16 workers; one audit event per call):"
+printf '  %-10s %10s %9s %9s %12s %s\n' clients "calls/s" "p50 ms" "p99 ms" "events" chain
+for c in 1 8; do
+  read -r r p50 p99 ev chain < <(audited_calls "$c")
+  printf '  %-10s %10s %9s %9s %12s %s\n' "$c" "$r" "$p50" "$p99" "$ev" "$chain"
+done
+stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
+[ "${BENCH_ONLY:-}" != audited ] || exit 0
 
 # The audit chain: appends from 8 clients at once (each its own connection,
 # one transaction per event), then verification of the whole chain from

@@ -67,11 +67,13 @@ expect_rpc_error 200 -32602 "logging/setLevel with an unknown level"
 # ---- tools -------------------------------------------------------------------
 
 call tools/list
-check "tools/list: both tools, in table order" \
-  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices" ]
+check "tools/list: every tool, in table order" \
+  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head" ]
+check "every tool names its action of the role matrix" \
+  [ "$(jqr '[.result.tools[]._meta["kvmgate/action"]] | join(",")')" = "server.read,devices.read,audit.read,audit.read,audit.read" ]
 check "every tool has a description, an object inputSchema and annotations" \
   [ "$(jqr '[.result.tools[] | (.description|length > 20) and .inputSchema.type == "object" and (.annotations | has("readOnlyHint") and has("destructiveHint") and has("idempotentHint") and has("openWorldHint"))] | all')" = true ]
-check "both tools are read-only" [ "$(jqr '[.result.tools[].annotations.readOnlyHint] | all')" = true ]
+check "all tools are read-only" [ "$(jqr '[.result.tools[].annotations.readOnlyHint] | all')" = true ]
 check "list_devices declares an outputSchema" \
   [ "$(jqr '.result.tools[] | select(.name == "list_devices") | .outputSchema.required | join(",")')" = "devices,truncated" ]
 check "one page: no nextCursor" [ "$(jqr '.result | has("nextCursor")')" = false ]
@@ -290,7 +292,8 @@ check "the same user's other token may use the session" [ "$status" = 200 ]
 call tools/list
 check "a token without the read scope sees no read tools" [ "$(jqr '.result.tools | length')" = 0 ]
 tool list_devices
-expect_rpc_error 200 -32602 "a token without the read scope calls a read tool" "Unknown tool: list_devices"
+check "a token without the read scope calls a read tool: isError naming the scope" \
+  [ "$status/$(jqr .result.isError)/$(jqr '.result.content[0].text | contains("read scope")')" = 200/true/true ]
 tok=$tok_saved
 
 # ---- DELETE and expiry -------------------------------------------------------------
