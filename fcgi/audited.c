@@ -70,7 +70,7 @@ int audited_intent(struct audited *a)
 {
 	a->ev.outcome = AUDIT_PENDING;
 	a->ev.latency_ms = -1;
-	if (audit_append(&a->ev) > 0)
+	if (audit_submit(&a->ev) > 0)
 		return 0;
 	log_fields(LOG_LVL_ERROR, "refused: the audit intent could not be written",
 	           "action", a->action, NULL);
@@ -89,7 +89,7 @@ int audited_end(struct audited *a, enum audit_outcome outcome, const char *reaso
 	}
 	a->ev.outcome = outcome;
 	a->ev.latency_ms = (long long)((now_mono_ns() - a->start_ns) / 1000000);
-	seq = audit_append(&a->ev);
+	seq = audit_submit(&a->ev);
 	json_object_put(a->args);
 	a->args = NULL;
 	a->ev.args = NULL;

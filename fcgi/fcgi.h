@@ -698,6 +698,21 @@ void metrics_observe(int route, int status, uint64_t elapsed_ns);
 void metrics_worker_restarted(void);
 void metrics_set_workers(int n);
 
+/* ---- appender.c: the process that writes every worker's audit events ----- */
+
+/* The supervisor: binds KVMGATE_AUDIT_SOCKET before forking. Returns the fd or -1. */
+int appender_listen(void);
+
+/* The appender process's loop; never returns. */
+void appender_run(int listen_fd) __attribute__((noreturn));
+
+/*
+ * audit_append() for workers: hands the event to the appender and waits
+ * until it is committed. Returns the sequence number, or -1 (logged): the
+ * caller must not act.
+ */
+long long audit_submit(const struct audit_event *ev) MUSTCHECK;
+
 /* ---- worker.c ------------------------------------------------------------ */
 
 /* The accept loop of one worker process; never returns. */

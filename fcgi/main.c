@@ -28,7 +28,8 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-static pid_t spawn(int listen_fd)
+/* Forks a worker serving listen_fd, or with audit_fd >= 0 the audit appender. */
+static pid_t spawn(int listen_fd, int audit_fd)
 {
 	pid_t parent = getpid(), pid = fork();
 
@@ -37,6 +38,8 @@ static pid_t spawn(int listen_fd)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(0);
+		if (audit_fd >= 0)
+			appender_run(audit_fd);
 		worker_run(listen_fd);
 	}
 	if (pid < 0)
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	const char *listen;
 	pid_t *pids;
-	int fd, n;
+	int fd, audit_fd, n;
 	uint64_t last_death = 0;
 
 	log_init("fcgi");
@@ -106,6 +109,8 @@ int main(int argc, char **argv)
 		log_err("cannot listen on %s", listen);
 		return 1;
 	}
+	if ((audit_fd = appender_listen()) < 0)
+		return 1;
 	metrics_init();
 	authcache_init();
 	metrics_set_workers(n);
@@ -117,9 +122,11 @@ int main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	pids = xcalloc((size_t)n, sizeof *pids);
+	/* pids[n] is the audit appender, restarted like a worker. */
+	pids = xcalloc((size_t)n + 1, sizeof *pids);
+	pids[n] = spawn(fd, audit_fd);
 	for (int i = 0; i < n; i++)
-		pids[i] = spawn(fd);
+		pids[i] = spawn(fd, -1);
 	log_info("listening on %s with %d workers", listen, n);
 
 	while (!stop) {
@@ -131,9 +138,9 @@ int main(int argc, char **argv)
 				usleep(100000);
 			continue;
 		}
-		for (i = 0; i < n && pids[i] != pid; i++)
+		for (i = 0; i <= n && pids[i] != pid; i++)
 			;
-		if (i == n || stop)
+		if (i > n || stop)
 			continue;
 		if (WIFSIGNALED(status))
 			log_warnx("worker %d killed by signal %d; replacing it", (int)pid,
@@ -146,12 +153,13 @@ int main(int argc, char **argv)
 		if (now_mono_ns() - last_death < 100000000ull)
 			usleep(100000);
 		last_death = now_mono_ns();
-		pids[i] = spawn(fd);
+		pids[i] = spawn(fd, i == n ? audit_fd : -1);
 	}
 	log_info("stopping %d workers", n);
-	stop_workers(pids, n);
+	stop_workers(pids, n + 1);
 	if (is_unix_path(listen))
 		unlink(listen);
+	unlink(conf_str(CONF_AUDIT_SOCKET));
 	free(pids);
 	log_info("stopped");
 	return 0;

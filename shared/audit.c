@@ -486,6 +486,11 @@ static long long append_body(long long org_id, const char *body, struct audit_he
 	return seq;
 }
 
+long long audit_append_body(long long org_id, const char *body)
+{
+	return append_body(org_id, body, NULL);
+}
+
 long long audit_append(const struct audit_event *ev)
 {
 	struct buf body = BUF_INIT;

@@ -88,6 +88,12 @@ void audit_event_init(struct audit_event *ev, long long org_id, const char *acti
  */
 long long audit_append(const struct audit_event *ev) MUSTCHECK;
 
+/*
+ * audit_append() for a body audit_event_body() already made: the text is
+ * appended as it is. Returns the sequence number or -1.
+ */
+long long audit_append_body(long long org_id, const char *body) MUSTCHECK;
+
 /* The end of a chain. */
 struct audit_head {
 	long long seq;				/* 0: no event yet */

@@ -63,6 +63,8 @@ static const struct conf_row rows[CONF__COUNT] = {
 	[CONF_AUTH_CACHE_MS] = { "KVMGATE_AUTH_CACHE_MS", CONF_INT, "2000", 0, 60000,
 		"how long (ms) a worker reuses a token or MCP session it looked up; a token "
 		"revoked outside the gateway stops working within this time (0: look up every time)" },
+	[CONF_AUDIT_SOCKET] = { "KVMGATE_AUDIT_SOCKET", CONF_STRING, "@run/audit.sock", 0, 0,
+		"unix socket on which the FastCGI program's audit appender takes events from its workers" },
 	[CONF_MASTER_KEY_FILE] = { "KVMGATE_MASTER_KEY_FILE", CONF_STRING, "@master.key", 0, 0,
 		"32-byte key (hex) sealing device credentials (AES-256-GCM); `kvmgate init` creates it 0600" },
 	[CONF_MASTER_KEY] = { "KVMGATE_MASTER_KEY", CONF_STRING, "", 0, 0,

@@ -9,7 +9,7 @@ auth=(-H "Authorization: Bearer $s_token")
 sup=$(stack_child "$s_var" kvmgate-fcgi)
 
 # A FastCGI worker killed with SIGKILL is replaced.
-workers() { pgrep -P "$sup" | sort; }
+workers() { pgrep -P "$sup" -x kvmgate-fcgi | sort; }
 before=$(workers)
 victim=$(head -1 <<<"$before")
 kill -KILL "$victim"
@@ -18,12 +18,28 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 check "a killed worker is replaced (4 workers again, the victim gone)" \
-  bash -c "[ \$(pgrep -P $sup | wc -l) -eq 4 ] && ! pgrep -P $sup | grep -qx $victim"
+  bash -c "[ \$(pgrep -P $sup -x kvmgate-fcgi | wc -l) -eq 4 ] && ! pgrep -P $sup | grep -qx $victim"
 check "requests succeed while and after a worker dies (40/40)" \
   [ "$(count_ok 40 "$s_url/api/v1/me" "${auth[@]}")" = 40 ]
 http GET "$s_url/metrics"
 check "metrics count the worker restart" \
   grep -qE '^kvmgate_fcgi_worker_restarts_total [1-9]' <<<"$body"
+
+# The audit appender killed with SIGKILL: audited calls go on (a worker that
+# cannot reach it appends by itself), it is replaced, the chain stays whole.
+appender=$(pgrep -P "$sup" -x kvmgate-audit)
+check "the audit appender runs beside the workers" [ -n "$appender" ]
+kill -KILL "$appender"
+check "audited calls succeed while and after the appender dies (20/20)" \
+  [ "$(count_ok 20 "$s_url/api/v1/me" "${auth[@]}")" = 20 ]
+for _ in $(seq 1 50); do
+  new=$(pgrep -P "$sup" -x kvmgate-audit) && [ "$new" != "$appender" ] && break
+  sleep 0.1
+done
+check "the appender is replaced" [ -n "$new" -a "$new" != "$appender" ]
+check "audited calls go through the new appender (10/10)" \
+  [ "$(count_ok 10 "$s_url/api/v1/me" "${auth[@]}")" = 10 ]
+check "the audit chain is intact" quiet env KVMGATE_VAR_DIR="$s_var" "$bin/kvmgate" audit verify
 
 # The capture worker killed: healthz says so within a second, then it is back.
 cap=$(stack_child "$s_var" kvmgate-capture)
