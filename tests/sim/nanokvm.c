@@ -7,7 +7,7 @@
  *   sim-nanokvm --port N --firmware 2.3.1|2.4.x|2.5.0|head|X.Y.Z --password P
  *               [--width 1920 --height 1080] [--state-dir D] [--no-hdmi]
  *               [--token-ttl S] [--time-scale F] [--long-press-ms MS]
- *               [--ws-deadline S] [--fps N]
+ *               [--ws-deadline S] [--fps N] [--usb-offline-ms MS]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -49,6 +49,7 @@ static volatile sig_atomic_t stopping;
 static lws_sorted_usec_list_t capture_sul, paste_sul;
 static bool paste_scheduled, last_signal;
 static int ws_deadline_s = 90;
+static long long usb_offline_ms = 1000;
 static char leds_updated[40];
 
 /* ---- the model */
@@ -239,7 +240,7 @@ void sim_usb_reenumerate(void)
 {
 	/* Unbind and rebind the UDC: keyboard and mouse vanish for about a second. */
 	sim.usb_enumerations++;
-	sim.hid_off_until = now_mono_ns() + sim_delay_us(1000) * 1000;
+	sim.hid_off_until = now_mono_ns() + (uint64_t)usb_offline_ms * 1000000;
 	memset(sim.kbd.held, 0, sizeof sim.kbd.held);
 	sim_status_line();
 }
@@ -657,7 +658,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		/* No per-session data yet: the headers go to a scratch one. */
+		static struct pss hs;
 		char uri[256];
+		p = &hs;
 		memset(p, 0, sizeof *p);
 		p->wsi = wsi;
 		read_headers(wsi, p);
@@ -775,7 +779,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: sim-nanokvm --port N --firmware 2.3.1-legacy|2.4.x|2.5.0|head|2.X.Y\n"
 	        "       [--password P] [--width W --height H] [--state-dir D] [--no-hdmi]\n"
-	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n");
+	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n"
+	        "       [--usb-offline-ms MS]\n");
 	exit(2);
 }
 
@@ -800,6 +805,7 @@ int main(int argc, char **argv)
 		{ "no-hdmi", no_argument, NULL, 'n' }, { "token-ttl", required_argument, NULL, 't' },
 		{ "time-scale", required_argument, NULL, 's' }, { "long-press-ms", required_argument, NULL, 'l' },
 		{ "ws-deadline", required_argument, NULL, 'w' }, { "fps", required_argument, NULL, 'r' },
+		{ "usb-offline-ms", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
@@ -843,6 +849,7 @@ int main(int argc, char **argv)
 			break;
 		case 'l': sim.long_press_ms = num_opt(optarg, 1, 600000, "long-press-ms"); break;
 		case 'w': ws_deadline_s = (int)num_opt(optarg, 0, 86400, "ws-deadline"); break;
+		case 'u': usb_offline_ms = num_opt(optarg, 0, 60000, "usb-offline-ms"); break;
 		case 'r': sim.fps = (int)num_opt(optarg, 1, 120, "fps"); break;
 		default: usage();
 		}
