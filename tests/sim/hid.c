@@ -9,8 +9,10 @@
 #include "sim.h"
 
 /* US layout, usages 0x1e..0x38: unshifted and shifted characters. */
-static const char us_lo[] = "1234567890\n\x1b\b\t -=[]\\#;'`,./";
-static const char us_hi[] = "!@#$%^&*()\n\x1b\b\t _+{}|~:\"~<>?";
+static const char us_keys[2][28] = {
+	"1234567890\n\x1b\b\t -=[]\\#;'`,./",
+	"!@#$%^&*()\n\x1b\b\t _+{}|~:\"~<>?",
+};
 
 char hid_usage_char(uint8_t usage, bool shift, bool caps)
 {
@@ -19,7 +21,7 @@ char hid_usage_char(uint8_t usage, bool shift, bool caps)
 		return (shift != caps) ? (char)(c - 'a' + 'A') : c;
 	}
 	if (usage >= 0x1e && usage <= 0x38) {
-		char c = (shift ? us_hi : us_lo)[usage - 0x1e];
+		char c = us_keys[shift ? 1 : 0][usage - 0x1e];
 		/* Esc and the non-US # key (0x32) type nothing on a US host. */
 		return (c == '\x1b' || usage == 0x32) ? 0 : c;
 	}
