@@ -31,12 +31,14 @@ FCGI_SRC    := $(filter-out fcgi/fixtures.c,$(wildcard fcgi/*.c))
 CAPTURE_SRC := $(wildcard capture/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 CHECK_SRC   := $(wildcard tests/check_*.c)
+SIM_SRC     := $(wildcard tests/sim/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 SHARED_OBJ := $(call obj,$(SHARED_SRC))
 PROGRAMS   := $(BUILD)/bin/kvmgate-fcgi $(BUILD)/bin/kvmgate-capture $(BUILD)/bin/kvmgate
 CHECKS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(CHECK_SRC))
 FIXTURES   := $(BUILD)/tests/kvmgate-fcgi-fixtures
+SIMS       := $(BUILD)/tests/sim-nanokvm
 
 .PHONY: all build deps run start stop test unit integration bench clean fuzz fuzz-smoke
 .DEFAULT_GOAL := all
@@ -45,7 +47,7 @@ all: deps-build
 	@$(MAKE) --no-print-directory build MODE=release
 	@mkdir -p bin && cp -f build/release/bin/* bin/
 
-build: $(PROGRAMS) $(CHECKS) $(FIXTURES)
+build: $(PROGRAMS) $(CHECKS) $(FIXTURES) $(SIMS)
 
 deps-build:
 	@scripts/deps.sh build
@@ -70,6 +72,12 @@ $(FIXTURES): $(call obj,$(FCGI_SRC) fcgi/fixtures.c) $(SHARED_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The NanoKVM simulator (tests/sim/), for tests and the demo fleet.
+$(BUILD)/tests/sim-nanokvm: $(call obj,$(SIM_SRC)) $(SHARED_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bin/kvmgate-capture: $(call obj,$(CAPTURE_SRC)) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -81,13 +89,18 @@ $(BUILD)/bin/kvmgate: $(call obj,$(CLI_SRC)) $(SHARED_OBJ)
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # A unit test links shared/; tests named check_fcgi_* or check_capture_* also link
-# that program's objects other than its main.o.
+# that program's objects other than its main.o; check_sim_* links the simulator's
+# building blocks (not nanokvm*.o, the device itself).
 prog_obj = $(filter-out %/main.o,$(call obj,$(1)))
 $(BUILD)/tests/check_fcgi_%: $(BUILD)/obj/tests/check_fcgi_%.o $(SHARED_OBJ) $(call prog_obj,$(FCGI_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 $(BUILD)/tests/check_capture_%: $(BUILD)/obj/tests/check_capture_%.o $(SHARED_OBJ) $(call prog_obj,$(CAPTURE_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+$(BUILD)/tests/check_sim_%: $(BUILD)/obj/tests/check_sim_%.o $(SHARED_OBJ) $(filter-out %/nanokvm.o %/nanokvm_api.o,$(call obj,$(SIM_SRC)))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
