@@ -30,7 +30,10 @@ start_sim() {
   local name=$1 port
   shift
   port=$(free_port)
-  "$sim_bin" --port "$port" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  # libwebsockets 4.1 can lose a 72-byte buffer of a connection that closes
+  # mid-request; that leak is the library's (tests/sim/lsan.supp).
+  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
+    "$sim_bin" --port "$port" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   sims+=($!)
   for _ in $(seq 1 50); do grep -q "^listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
   printf -v "${name}_url" '%s' "http://127.0.0.1:$port"
@@ -228,11 +231,13 @@ for fw in 2.3.1-legacy 2.4.x 2.5.0 head; do
   check "$fw: the JPEG is 800x600 (SOF0)" [ "$(jq -r '"\(.width)x\(.height)"' <<<"$out")" = 800x600 ]
 
   # Expired token, logout (section 10.3).
-  start_sim e --firmware "$fw" --token-ttl 2 --time-scale 0.05
+  # The expiry is whole seconds (as the device's JWT), so a 4 s token lives
+  # at least 3 s: enough for a loaded machine to use it once.
+  start_sim e --firmware "$fw" --token-ttl 4 --time-scale 0.05
   url=$e_url; login "$(encrypt admin)"; tok=$(token_of)
   api GET /api/vm/gpio
   check "$fw: fresh short-lived token accepted" [ "$status" = 200 ]
-  sleep 3.1
+  sleep 5.1
   api GET /api/vm/gpio
   check "$fw: expired token: 401" [ "$status/$body" = '401/"unauthorized"' ]
   url=$s_url tok=$saved
