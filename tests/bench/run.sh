@@ -15,14 +15,15 @@ trap 'cleanup_stacks' EXIT
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
 
 # mcp_script VAR URL TOKEN BODY: writes a wrk script POSTing one JSON-RPC message
-# on a fresh MCP session.
+# on a fresh MCP session, in a file of its own (several are made before any runs).
 mcp_script() {
-  local var=$1 url=$2 token=$3 body=$4 sid
+  local var=$1 url=$2 token=$3 body=$4 sid lua
+  lua=$(mktemp "$var/bench-XXXXXX.lua")
   sid=$(curl -s -D - -o /dev/null "$url/mcp" -H "Authorization: Bearer $token" \
           -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
           -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' |
         tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" { print $2 }')
-  cat >"$var/bench.lua" <<LUA
+  cat >"$lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
@@ -31,7 +32,7 @@ wrk.headers["Authorization"] = "Bearer $token"
 wrk.headers["Mcp-Session-Id"] = "$sid"
 wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
 LUA
-  echo "$var/bench.lua"
+  echo "$lua"
 }
 
 # measure URL [header-or-lua-script]: prints "req/s p50_ms p99_ms"
