@@ -365,6 +365,15 @@ int mcp_fail(struct mcp_call *c, enum rpc_code code, const char *fmt, ...)
  */
 int mcp_stream_begin(struct mcp_call *c);
 
+/*
+ * The supervisor, before forking: maps the table of stream slots for that
+ * many workers (a quarter of them, at least one, never stream).
+ */
+void mcp_streams_init(int workers);
+
+/* The supervisor, after a worker died: frees the stream slot it held. */
+void mcp_streams_release(pid_t pid);
+
 /* Sends msg (taken) as one event. Returns 0, or -1 when not streaming or the client left. */
 int mcp_stream_send(struct mcp_call *c, json_object *msg);
 
@@ -697,6 +706,8 @@ void metrics_init(void);
 void metrics_observe(int route, int status, uint64_t elapsed_ns);
 void metrics_worker_restarted(void);
 void metrics_set_workers(int n);
+/* A call that wanted a stream ran without one: every stream slot was taken. */
+void metrics_stream_refused(void);
 
 /* ---- appender.c: the process that writes every worker's audit events ----- */
 

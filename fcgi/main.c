@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 		return 1;
 	metrics_init();
 	authcache_init();
+	mcp_streams_init(n);
 	metrics_set_workers(n);
 
 	memset(&sa, 0, sizeof sa);
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
 			log_warnx("worker %d exited with status %d; replacing it", (int)pid,
 			          WEXITSTATUS(status));
 		metrics_worker_restarted();
+		mcp_streams_release(pid);
 		/* A worker that dies at once, again and again, must not spin the CPU. */
 		if (now_mono_ns() - last_death < 100000000ull)
 			usleep(100000);

@@ -34,6 +34,7 @@ struct metrics_shm {
 	uint64_t sum_ns[MAX_ROUTES + 1];
 	uint64_t worker_restarts;
 	uint64_t workers;
+	uint64_t streams_refused;
 };
 
 static struct metrics_shm *m;
@@ -80,6 +81,12 @@ void metrics_worker_restarted(void)
 {
 	if (m != NULL)
 		add(&m->worker_restarts, 1);
+}
+
+void metrics_stream_refused(void)
+{
+	if (m != NULL)
+		add(&m->streams_refused, 1);
 }
 
 void metrics_set_workers(int n)
@@ -147,6 +154,11 @@ int h_metrics(struct request *req)
 	               "# TYPE kvmgate_fcgi_worker_restarts_total counter\n"
 	               "kvmgate_fcgi_worker_restarts_total %llu\n",
 	           (unsigned long long)get(&m->worker_restarts));
+	buf_printf(&b, "# HELP kvmgate_mcp_streams_refused_total Calls that ran without an event "
+	               "stream because every stream slot was taken.\n"
+	               "# TYPE kvmgate_mcp_streams_refused_total counter\n"
+	               "kvmgate_mcp_streams_refused_total %llu\n",
+	           (unsigned long long)get(&m->streams_refused));
 	up = ctl_call(conf_str(CONF_CAPTURE_SOCKET), CTL_STATS, NULL, 0, CTL_STATS_REPLY,
 	              &st, sizeof st, &len, 500) == CTL_OK && len == sizeof st;
 	buf_printf(&b, "# HELP kvmgate_capture_up Whether the capture worker answers.\n"

@@ -10,11 +10,15 @@
  * Cancellation and answers reach the call through inflight.c.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fcgi.h"
 #include "log.h"
@@ -34,14 +38,79 @@ static int level_rank(const char *name)
 	return -1;
 }
 
+/*
+ * A streaming call holds its worker until it ends, and some wait minutes
+ * for a person. Streams may take only some of the workers, so short calls
+ * always find one free: each stream holds a slot (the worker's pid) in a
+ * table shared by all workers; the supervisor frees the slot of a worker
+ * that dies.
+ */
+static struct {
+	int max;			/* slots that may be taken */
+	_Atomic pid_t *slot;		/* shared; 0 = free */
+	int mine;			/* this worker's slot, -1 */
+} streams = { 0, NULL, -1 };
+
+void mcp_streams_init(int workers)
+{
+	size_t size = (size_t)workers * sizeof *streams.slot;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		log_err("mmap for the stream slots");
+		abort();
+	}
+	streams.slot = p;
+	/* At least one worker, and a quarter of them, stay for short calls. */
+	streams.max = workers - (workers / 4 > 1 ? workers / 4 : 1);
+}
+
+void mcp_streams_release(pid_t pid)
+{
+	for (int i = 0; streams.slot != NULL && i < streams.max; i++) {
+		pid_t want = pid;
+		atomic_compare_exchange_strong(&streams.slot[i], &want, 0);
+	}
+}
+
+/* Takes a free slot for this worker; false when streams hold as many as allowed. */
+static bool slot_take(void)
+{
+	if (streams.slot == NULL)		/* tests without a supervisor */
+		return true;
+	for (int i = 0; i < streams.max; i++) {
+		pid_t free_slot = 0;
+		if (atomic_compare_exchange_strong(&streams.slot[i], &free_slot, getpid())) {
+			streams.mine = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void slot_give_back(void)
+{
+	if (streams.mine >= 0)
+		atomic_store(&streams.slot[streams.mine], 0);
+	streams.mine = -1;
+}
+
 int mcp_stream_begin(struct mcp_call *c)
 {
 	if (c->streaming)
 		return 0;
 	if (!c->can_stream || c->session.id[0] == '\0')
 		return -1;
-	if (inflight_open(c->session.id, c->id_text) < 0)
+	if (!slot_take()) {
+		log_warnx("all %d stream slots are taken; this call runs without a stream",
+		          streams.max);
+		metrics_stream_refused();
 		return -1;
+	}
+	if (inflight_open(c->session.id, c->id_text) < 0) {
+		slot_give_back();
+		return -1;
+	}
 	resp_stream_begin(c->req, "text/event-stream");
 	c->streaming = true;
 	return 0;
@@ -67,6 +136,7 @@ void mcp_stream_end(struct mcp_call *c)
 	if (!c->streaming)
 		return;
 	inflight_close(c->session.id, c->id_text);
+	slot_give_back();
 	c->streaming = false;
 }
 

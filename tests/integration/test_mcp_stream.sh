@@ -213,6 +213,25 @@ for i in 1 2 3; do finished "m$i"; done
 check "three concurrent streams of one session each get their own progress and response" \
   [ "$(for i in 1 2 3; do events "m$i" | jq -r "select(.id == \"m-$i\" or .params.progressToken == $i) | .id // \"p\""; done | sort | uniq -c | tr -s ' ' | paste -sd,)" = " 1 m-1, 1 m-2, 1 m-3, 15 p" ]
 
+# ---- streams may not take every worker -----------------------------------------------------
+
+# 4 workers: 3 may stream, one always stays for short calls.
+for i in 1 2 3; do
+  stream "h$i" "{\"jsonrpc\":\"2.0\",\"id\":\"h-$i\",\"method\":\"tools/call\",\"params\":{\"name\":\"test_long_operation\",\"arguments\":{\"steps\":600},\"_meta\":{\"progressToken\":\"h$i\"}}}"
+done
+for i in 1 2 3; do wait_for "h$i" '"progress":1,' >/dev/null; done
+call tools/call '{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"late"}}'
+check "with three streams open the fourth worker still answers, as plain JSON" \
+  [ "$status/$(hdr Content-Type)/$(jqr .result.content[0].text)" = "200/application/json/Tool with progress executed successfully" ]
+http GET "$a_url/metrics"
+check "the refused stream is counted" grep -qE '^kvmgate_mcp_streams_refused_total [1-9]' <<<"$body"
+for i in 1 2 3; do
+  rpc "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"h-$i\"}}"
+done
+for i in 1 2 3; do finished "h$i"; done
+call tools/call '{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"again"}}'
+check "once they end, calls stream again" grep -qi '^content-type: text/event-stream' <<<"$headers"
+
 # ---- resources, prompts, completion -----------------------------------------------------
 
 org1=$(sql "SELECT id FROM organisations WHERE name = 'default'")
