@@ -37,38 +37,6 @@ const struct field device_fields[] = {
 	{ NULL, 0, 0, 0, NULL, false, NULL },
 };
 
-/* Columns every device query returns, in device_json()'s order. */
-#define DEVICE_COLUMNS \
-	"id, name, kind, base_url, array_to_json(tags)::text, enabled, " \
-	"cred_ciphertext IS NOT NULL, screen_width, screen_height, " \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-/* One device as responses show it: never its credentials. The caller owns it. */
-static json_object *device_json(const PGresult *r, int row)
-{
-	json_object *d = json_object_new_object();
-	json_object *tags = json_tokener_parse(PQgetvalue(r, row, 4));
-
-	if (!json_object_is_type(tags, json_type_array)) {
-		json_object_put(tags);
-		tags = json_object_new_array();
-	}
-	json_object_object_add(d, "id", json_object_new_int64(atoll(PQgetvalue(r, row, 0))));
-	json_object_object_add(d, "name", json_object_new_string(PQgetvalue(r, row, 1)));
-	json_object_object_add(d, "kind", json_object_new_string(PQgetvalue(r, row, 2)));
-	json_object_object_add(d, "url", json_object_new_string(PQgetvalue(r, row, 3)));
-	json_object_object_add(d, "tags", tags);
-	json_object_object_add(d, "enabled", json_object_new_boolean(PQgetvalue(r, row, 5)[0] == 't'));
-	json_object_object_add(d, "has_credentials",
-	                       json_object_new_boolean(PQgetvalue(r, row, 6)[0] == 't'));
-	json_object_object_add(d, "screen_width", PQgetisnull(r, row, 7) ? NULL
-		: json_object_new_int(atoi(PQgetvalue(r, row, 7))));
-	json_object_object_add(d, "screen_height", PQgetisnull(r, row, 8) ? NULL
-		: json_object_new_int(atoi(PQgetvalue(r, row, 8))));
-	json_object_object_add(d, "created_at", json_object_new_string(PQgetvalue(r, row, 9)));
-	return d;
-}
-
 static void db_unavailable_error(struct request *req)
 {
 	resp_error(req, 503, "database_unavailable", "the database is unavailable; try again");
@@ -223,7 +191,7 @@ static int reply_device(struct request *req, int status, const char *id)
 		return 0;
 	}
 	if (PQntuples(r) == 1)
-		resp_json(req, status, device_json(r, 0));
+		resp_json(req, status, device_row_json(r, 0));
 	else
 		resp_error(req, 404, "not_found", "no such device");
 	PQclear(r);
@@ -275,7 +243,7 @@ int h_devices_list(struct request *req)
 	n = PQntuples(r);
 	list = json_object_new_array();
 	for (int j = 0; j < n && j < max; j++)
-		json_object_array_add(list, device_json(r, j));
+		json_object_array_add(list, device_row_json(r, j));
 	PQclear(r);
 	o = json_object_new_object();
 	json_object_object_add(o, "devices", list);

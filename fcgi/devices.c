@@ -1,6 +1,7 @@
 /*
  * devices.c - finding a device of the caller's organisation by what a
- * person or a model calls it: its id or its name.
+ * person or a model calls it (its id or its name), and how REST and MCP
+ * show one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,4 +67,29 @@ int device_complete(const struct token_identity *who, const char *prefix, json_o
 	*more = n > max;
 	PQclear(r);
 	return 0;
+}
+
+json_object *device_row_json(const PGresult *r, int row)
+{
+	json_object *d = json_object_new_object();
+	json_object *tags = json_tokener_parse(PQgetvalue(r, row, 4));
+
+	if (!json_object_is_type(tags, json_type_array)) {
+		json_object_put(tags);
+		tags = json_object_new_array();
+	}
+	json_object_object_add(d, "id", json_object_new_int64(atoll(PQgetvalue(r, row, 0))));
+	json_object_object_add(d, "name", json_object_new_string(PQgetvalue(r, row, 1)));
+	json_object_object_add(d, "kind", json_object_new_string(PQgetvalue(r, row, 2)));
+	json_object_object_add(d, "url", json_object_new_string(PQgetvalue(r, row, 3)));
+	json_object_object_add(d, "tags", tags);
+	json_object_object_add(d, "enabled", json_object_new_boolean(PQgetvalue(r, row, 5)[0] == 't'));
+	json_object_object_add(d, "has_credentials",
+	                       json_object_new_boolean(PQgetvalue(r, row, 6)[0] == 't'));
+	json_object_object_add(d, "screen_width", PQgetisnull(r, row, 7) ? NULL
+		: json_object_new_int(atoi(PQgetvalue(r, row, 7))));
+	json_object_object_add(d, "screen_height", PQgetisnull(r, row, 8) ? NULL
+		: json_object_new_int(atoi(PQgetvalue(r, row, 8))));
+	json_object_object_add(d, "created_at", json_object_new_string(PQgetvalue(r, row, 9)));
+	return d;
 }

@@ -6,6 +6,7 @@
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "audit.h"
 #include "buf.h"
@@ -607,6 +608,18 @@ tool_fn tool_get_audit_chain_head;
 
 /* ---- devices.c: a device of the caller's organisation by id or name ------ */
 
+
+/* Columns every device query selects, in device_row_json()'s order. */
+#define DEVICE_COLUMNS \
+	"id, name, kind, base_url, array_to_json(tags)::text, enabled, " \
+	"cred_ciphertext IS NOT NULL, screen_width, screen_height, " \
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/*
+ * One device (a row of DEVICE_COLUMNS) as REST and MCP show it, never with
+ * its credentials: has_credentials says whether it has any. The caller owns it.
+ */
+json_object *device_row_json(const PGresult *r, int row);
 
 /*
  * Finds the device ref names (its name, or its id in decimal) in who's

@@ -46,8 +46,8 @@ static const struct tool builtin[] = {
 		.title = "List devices",
 		.description =
 			"Lists the IP-KVMs and BMCs of the caller's organisation, ordered by name: "
-			"id, name, kind (nanokvm, pikvm, ami or vnc), base URL, tags and whether "
-			"the device is enabled. Filter by kind or tag; disabled devices are left "
+			"id, name, kind (nanokvm, pikvm, ami or vnc), URL, tags, whether the device "
+			"is enabled and has credentials stored, and its screen size hints. Filter by kind or tag; disabled devices are left "
 			"out unless include_disabled is true. An empty list means no device "
 			"matches, not an error.",
 		.input_schema = JSON({
@@ -73,11 +73,16 @@ static const struct tool builtin[] = {
 						"id": {"type": "integer"},
 						"name": {"type": "string"},
 						"kind": {"type": "string", "enum": ["nanokvm", "pikvm", "ami", "vnc"]},
-						"base_url": {"type": "string"},
+						"url": {"type": "string"},
 						"tags": {"type": "array", "items": {"type": "string"}},
-						"enabled": {"type": "boolean"}
+						"enabled": {"type": "boolean"},
+						"has_credentials": {"type": "boolean"},
+						"screen_width": {"type": ["integer", "null"]},
+						"screen_height": {"type": ["integer", "null"]},
+						"created_at": {"type": "string"}
 					},
-					"required": ["id", "name", "kind", "base_url", "tags", "enabled"]
+					"required": ["id", "name", "kind", "url", "tags", "enabled",
+					             "has_credentials"]
 				}},
 				"truncated": {"type": "boolean"}
 			},

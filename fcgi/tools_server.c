@@ -62,29 +62,10 @@ int tool_get_server_info(struct mcp_call *c, json_object *args, struct tool_resu
 	return RPC_OK;
 }
 
-/* One devices row as list_devices shows it; the caller owns it. */
-static json_object *device_json(const PGresult *r, int row)
-{
-	json_object *d = json_object_new_object();
-	json_object *tags = json_tokener_parse(PQgetvalue(r, row, 4));
-
-	if (!json_object_is_type(tags, json_type_array)) {
-		json_object_put(tags);
-		tags = json_object_new_array();
-	}
-	json_object_object_add(d, "id", json_object_new_int64(atoll(PQgetvalue(r, row, 0))));
-	json_object_object_add(d, "name", json_object_new_string(PQgetvalue(r, row, 1)));
-	json_object_object_add(d, "kind", json_object_new_string(PQgetvalue(r, row, 2)));
-	json_object_object_add(d, "base_url", json_object_new_string(PQgetvalue(r, row, 3)));
-	json_object_object_add(d, "tags", tags);
-	json_object_object_add(d, "enabled", json_object_new_boolean(PQgetvalue(r, row, 5)[0] == 't'));
-	return d;
-}
-
 int tool_list_devices(struct mcp_call *c, json_object *args, struct tool_result *res)
 {
 	static const char sql[] =
-		"SELECT id, name, kind, base_url, array_to_json(tags)::text, enabled "
+		"SELECT " DEVICE_COLUMNS " "
 		"FROM devices WHERE org_id = $1 "
 		"  AND ($2::text IS NULL OR kind = $2) "
 		"  AND ($3::text IS NULL OR $3 = ANY(tags)) "
@@ -118,7 +99,7 @@ int tool_list_devices(struct mcp_call *c, json_object *args, struct tool_result 
 	n = PQntuples(r);
 	list = json_object_new_array();
 	for (int i = 0; i < n && i < max; i++)
-		json_object_array_add(list, device_json(r, i));
+		json_object_array_add(list, device_row_json(r, i));
 	PQclear(r);
 	o = json_object_new_object();
 	json_object_object_add(o, "devices", list);

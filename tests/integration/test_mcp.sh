@@ -95,8 +95,8 @@ sql "INSERT INTO devices (org_id, name, kind, base_url, tags) VALUES
 tool list_devices
 check "list_devices lists the organisation's enabled devices by name" \
   [ "$(jqr '[.result.structuredContent.devices[].name] | join(",")')" = "db-bmc,rack1-web" ]
-check "a device shows id, kind, base_url, tags and enabled" \
-  [ "$(jqc '.result.structuredContent.devices[1] | [(.id|type), .kind, .base_url, .tags, .enabled]')" = '["number","pikvm","https://10.0.0.5",["rack1","web"],true]' ]
+check "a device shows id, kind, url, tags, enabled and whether it has credentials" \
+  [ "$(jqc '.result.structuredContent.devices[1] | [(.id|type), .kind, .url, .tags, .enabled, .has_credentials]')" = '["number","pikvm","https://10.0.0.5",["rack1","web"],true,false]' ]
 tool list_devices '{"include_disabled":true,"kind":"nanokvm"}'
 check "include_disabled and kind filter" \
   [ "$(jqr '[.result.structuredContent.devices[] | "\(.name):\(.enabled)"] | join(",")')" = "old-nano:false" ]
