@@ -23,6 +23,8 @@ static const char *const audit_params[] = {
 	"from", "to", "actor", "tool", "device", "outcome", "cursor", "limit", NULL,
 };
 
+static const char *const token_list_params[] = { "user", NULL };
+
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
 	  "health of PostgreSQL and the capture worker", NULL },
@@ -45,6 +47,17 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
 	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
 	  "remove a device", NULL },
+	{ "GET", "/api/v1/tokens", h_tokens_list, ROUTE_AUTH | ROUTE_AUDIT, token_list_params,
+	  AUTHZ_TOKENS_READ_OWN, "API tokens: one's own; every member's with tokens.manage_all "
+	  "(filter user); never a hash or a clear token", NULL },
+	{ "POST", "/api/v1/tokens", h_token_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_MANAGE_OWN, "create a token with equal or fewer rights than the caller's; "
+	  "201 shows the clear token, once", token_fields },
+	{ "GET", "/api/v1/tokens/{id}", h_token_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_READ_OWN, "one token (another member's: tokens.manage_all)", NULL },
+	{ "DELETE", "/api/v1/tokens/{id}", h_token_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_MANAGE_OWN, "revoke a token at once on every worker (another member's: "
+	  "tokens.manage_all)", NULL },
 	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
 	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
 	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# API tokens over REST: the clear token shown once and working, never a hash;
+# a token creates only tokens with equal or fewer rights (scopes, device tag,
+# expiry); revocation refuses the token at once on every worker; members see
+# and revoke only their own, an org_admin everyone's in the organisation,
+# another organisation's not at all; bad input is refused or kept verbatim.
+. "$(dirname "$0")/lib.sh"
+trap finish EXIT
+
+# A long cache: revocation through the API must not wait for it to expire.
+export KVMGATE_AUTH_CACHE_MS=${KVMGATE_AUTH_CACHE_MS:-3000}
+WORKERS=4 new_stack a || { not_ok "stack starts"; exit 1; }
+api=$a_url/api/v1
+tok=$a_token
+
+# rest METHOD PATH [curl args...]: a REST call with $tok.
+rest() { local m=$1 p=$2; shift 2; http "$m" "$api$p" -H "Authorization: Bearer $tok" "$@"; }
+# create BODY: POST /tokens with $tok.
+create() { rest POST /tokens -H 'Content-Type: application/json' --data-binary "$1"; }
+# member ORG NAME ROLE: a user with that role in ORG; prints its id.
+member() {
+  local u
+  u=$(sql "INSERT INTO users (username) VALUES ('$2') RETURNING id")
+  sql "INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $u, '$3')" >/dev/null
+  printf '%s' "$u"
+}
+# works TOKEN: GET /me with TOKEN answers 200.
+works() { http GET "$api/me" -H "Authorization: Bearer $1"; [ "$status" = 200 ]; }
+# all_401 TOKEN N: N requests with TOKEN all answer 401.
+all_401() {
+  local n=0
+  for _ in $(seq 1 "$2"); do
+    http GET "$api/me" -H "Authorization: Bearer $1"
+    [ "$status" = 401 ] && n=$((n + 1))
+  done
+  [ "$n" = "$2" ]
+}
+
+org1=$(sql "SELECT id FROM organisations WHERE name = 'default'")
+member "$org1" u-operator operator >/dev/null
+member "$org1" u-viewer viewer >/dev/null
+
+# ---- creation: the clear token once, working; never a hash ------------------------
+
+create '{"name":"op-main","scopes":["read","write"],"user":"u-operator"}'
+op=$(jqr .token); op_id=$(jqr .id)
+check "POST /tokens: 201 with the clear token, its prefix, scopes and user" \
+  [ "$status/$(jqr .name)/$(jqr .user)/$(jqc .scopes)/$(jqr .prefix)" = "201/op-main/u-operator/[\"read\",\"write\"]/${op:0:12}" ]
+check "the clear token has the kvmg_ form" grep -qE '^kvmg_[A-Za-z0-9_-]{43}$' <<<"$op"
+check "the response has no hash" [ "$(jqr 'has("hash")')" = false ]
+check "the token is stored only as its SHA-256" \
+  [ "$(sql "SELECT encode(hash, 'hex') FROM api_tokens WHERE id = $op_id")" = "$(printf %s "$op" | sha256sum | cut -c1-64)" ]
+check "no column holds the clear token" \
+  [ "$(sql "SELECT count(*) FROM api_tokens t WHERE t::text LIKE '%${op:12}%'")" = 0 ]
+check "the new token works" works "$op"
+http GET "$api/me" -H "Authorization: Bearer $op"
+check "and speaks for its user" [ "$(jqr .user)/$(jqr .role)" = u-operator/operator ]
+rest GET /tokens
+check "GET /tokens: never a clear token or a hash" \
+  [ "$status/$(jqr '[.tokens[] | has("token") or has("hash")] | any')" = 200/false ]
+check "the clear token appears nowhere in the list" lacks "$body" "${op:12}"
+check "the list shows the fields" \
+  [ "$(jqc '.tokens[0] | keys')" = '["created_at","device_tag","expires_at","id","last_used_at","name","prefix","revoked_at","scopes","user"]' ]
+rest GET "/tokens/$op_id"
+check "GET /tokens/{id}: the token, no clear token" [ "$status/$(jqr .name)/$(jqr 'has("token")')" = 200/op-main/false ]
+check "the clear token is in no audit event and no log line" \
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE position('${op:12}' in convert_from(canon, 'UTF8')) > 0")" = 0 ] 
+check "nor in the logs" bash -c "! grep -rqF -e '${op:12}' '$a_var/log'"
+
+# ---- equal or fewer rights ---------------------------------------------------------
+
+tok=$a_token
+create '{"name":"w-only","scopes":["write"],"user":"u-operator"}'
+wonly=$(jqr .token)
+tok=$wonly
+create '{"name":"more","scopes":["read"]}'
+expect_error 403 forbidden "a write-only token cannot create a read token"
+create '{"name":"same","scopes":["write"]}'
+check "a write-only token creates a write-only token" [ "$status" = 201 ]
+
+tok=$a_token
+create '{"name":"tagged","scopes":["read","write"],"device_tag":"lab","user":"u-operator"}'
+tagged=$(jqr .token)
+check "a tagged token: 201 with its tag" [ "$status/$(jqr .device_tag)" = 201/lab ]
+tok=$tagged
+create '{"name":"untagged","scopes":["read"]}'
+expect_error 403 forbidden "a tagged token cannot create an untagged one"
+create '{"name":"othertag","scopes":["read"],"device_tag":"prod"}'
+expect_error 403 forbidden "nor one with another tag"
+create '{"name":"sametag","scopes":["read"],"device_tag":"lab"}'
+check "it creates one with the same tag" [ "$status/$(jqr .device_tag)" = 201/lab ]
+
+tok=$a_token
+create '{"name":"day","scopes":["read","write"],"expires_in_days":1,"user":"u-operator"}'
+day=$(jqr .token); day_exp=$(jqr .expires_at)
+check "expires_in_days sets expires_at" [ "$status" = 201 -a -n "$day_exp" -a "$day_exp" != null ]
+tok=$day
+create '{"name":"forever","scopes":["read"]}'
+expect_error 403 forbidden "an expiring token cannot create one that never expires"
+create '{"name":"later","scopes":["read"],"expires_in_days":2}'
+expect_error 403 forbidden "nor one expiring later"
+create "{\"name\":\"sooner\",\"scopes\":[\"read\"],\"expires_at\":\"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)\"}"
+check "it creates one expiring sooner" [ "$status" = 201 ]
+create '{"name":"past","scopes":["read"],"expires_at":"2001-01-01T00:00:00Z"}'
+expect_error 400 bad_request "an expiry in the past"
+create '{"name":"feb31","scopes":["read"],"expires_at":"2026-02-31T00:00:00Z"}'
+expect_error 400 bad_request "an expiry that is no date"
+create '{"name":"both","scopes":["read"],"expires_at":"2030-01-01T00:00:00Z","expires_in_days":1}'
+expect_error 400 bad_request "expires_at and expires_in_days together"
+
+tok=$op
+create '{"name":"for-viewer","scopes":["read"],"user":"u-viewer"}'
+expect_error 403 forbidden "an operator cannot create a token for another member"
+check "the refusal names tokens.manage_all" grep -q tokens.manage_all <<<"$(jqr .error.message)"
+
+# ---- revocation: at once, on every worker -------------------------------------------
+
+tok=$a_token
+create '{"name":"short","scopes":["read"],"user":"u-operator"}'
+short=$(jqr .token); short_id=$(jqr .id)
+check "16 requests with the token before revocation: all 200 (every worker caches it)" \
+  [ "$(count_ok 16 "$api/me" -H "Authorization: Bearer $short")" = 16 ]
+rest DELETE "/tokens/$short_id"
+check "DELETE /tokens/{id}: 204" [ "$status" = 204 ]
+check "16 requests after revocation: all 401" all_401 "$short" 16
+rest GET "/tokens/$short_id"
+check "the revoked token shows revoked_at" [ "$status/$(jqr '.revoked_at != null')" = 200/true ]
+
+# ---- members see and revoke their own; the org_admin everyone's ---------------------
+
+admin_tid=$(sql "SELECT id FROM api_tokens WHERE name = 'admin'")
+tok=$op
+rest DELETE "/tokens/$admin_tid"
+expect_error 403 forbidden "an operator cannot revoke another member's token"
+check "and the token still works" works "$a_token"
+rest GET "/tokens/$admin_tid"
+expect_error 403 forbidden "nor read it"
+rest GET /tokens
+check "an operator lists only its own" [ "$status/$(jqr '[.tokens[].user] | unique | join(",")')" = 200/u-operator ]
+
+tok=$a_token
+create '{"name":"viewer-1","scopes":["read","write"],"user":"u-viewer"}'
+vw=$(jqr .token)
+tok=$vw
+rest GET /tokens
+check "a viewer lists only its own" [ "$status/$(jqr '[.tokens[].user] | unique | join(",")')" = 200/u-viewer ]
+rest GET '/tokens?user=admin'
+expect_error 403 forbidden "a viewer asking for another member's tokens"
+create '{"name":"viewer-2","scopes":["read"]}'
+v2_id=$(jqr .id)
+rest DELETE "/tokens/$v2_id"
+check "a viewer revokes its own" [ "$status" = 204 ]
+
+tok=$a_token
+rest GET /tokens
+check "the org_admin lists every member's" \
+  [ "$(jqr '[.tokens[].user] | unique | join(",")')" = admin,u-operator,u-viewer ]
+rest GET '/tokens?user=u-viewer'
+check "filtered by user" [ "$(jqr '[.tokens[].user] | unique | join(",")')" = u-viewer ]
+rest DELETE "/tokens/$(sql "SELECT id FROM api_tokens WHERE name = 'w-only'")"
+check "the org_admin revokes a member's token" [ "$status" = 204 ]
+check "which stops at once" all_401 "$wonly" 4
+
+# ---- organisations apart ---------------------------------------------------------------
+
+org2=$(sql "INSERT INTO organisations (name) VALUES ('other-org') RETURNING id")
+member "$org2" mallory org_admin >/dev/null
+tok=$a_token
+# An org_admin of org2 gets its first token from the CLI-free path: SQL here.
+t2="kvmg_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)"
+sql "INSERT INTO api_tokens (org_id, user_id, name, shown, hash, scopes)
+     SELECT $org2, id, 'm', '${t2:0:12}', '\\x$(printf %s "$t2" | sha256sum | cut -c1-64)', '{read,write}'
+     FROM users WHERE username = 'mallory'" >/dev/null
+tok=$t2
+for m in GET DELETE; do
+  rest "$m" "/tokens/$op_id"
+  expect_error 404 not_found "$m another organisation's token"
+done
+rest GET /tokens
+check "GET /tokens lists none of the other organisation's" [ "$(jqr '[.tokens[].user] | unique | join(",")')" = mallory ]
+create '{"name":"x","scopes":["read"],"user":"u-operator"}'
+expect_error 400 bad_request "a token for a member of another organisation"
+check "the operator's token still works" works "$op"
+
+# ---- bad input -----------------------------------------------------------------------------
+
+tok=$a_token
+for bad in '{"name":"a\u0007b","scopes":["read"]}:name' \
+           '{"name":"a\nb","scopes":["read"]}:name' \
+           '{"name":"","scopes":["read"]}:name' \
+           "{\"name\":\"$(printf 'x%.0s' $(seq 1 101))\",\"scopes\":[\"read\"]}:name" \
+           '{"name":"x","scopes":["admin"]}:scopes' \
+           '{"name":"x","scopes":["read","read"]}:scopes' \
+           '{"name":"x","scopes":[]}:scopes' \
+           '{"name":"x","scopes":"read"}:scopes' \
+           '{"name":"x"}:scopes' \
+           '{"name":"x","scopes":["read"],"expires_in_days":0}:expires_in_days' \
+           '{"name":"x","scopes":["read"],"expires_at":"tomorrow"}:expires_at' \
+           '{"name":"x","scopes":["read"],"device_tag":""}:device_tag' \
+           '{"name":"x","scopes":["read"],"user":"nobody"}:user' \
+           '{"name":"x","scopes":["read"],"hash":"00"}:hash' \
+           'not json:JSON'; do
+  create "${bad%:*}"
+  [ "$status/$(jqr .error.code)" = 400/bad_request ] && grep -q "${bad##*:}" <<<"$(jqr .error.message)" ||
+    not_ok "bad token body ${bad%:*}: $status $body"
+done
+ok "bad token bodies: 400 naming the field"
+n0=$(sql "SELECT count(*) FROM api_tokens")
+for inj in "' OR 1=1 --" "x'); DROP TABLE api_tokens; --" "сервер-东京-🖥"; do
+  create "$(jq -cn --arg n "$inj" '{name:$n,scopes:["read"]}')"
+  [ "$status/$(jqr .name)" = "201/$inj" ] || not_ok "name $inj: $status $body"
+done
+ok "SQL-injection strings and unicode in names are kept verbatim"
+check "and the table is intact" [ "$(sql "SELECT count(*) FROM api_tokens")" = $((n0 + 3)) ]
+for id in abc 0 -1 "1%20OR%201=1" "1'" 99999999999999999999; do
+  rest GET "/tokens/$id"
+  [ "$status" = 404 ] || not_ok "GET /tokens/$id: $status $body"
+done
+ok "malformed token ids: 404"
+rest GET "/tokens" --get --data-urlencode "user=' OR 1=1 --"
+check "an injection string as the user filter: empty" [ "$status/$(jqr '.tokens | length')" = 200/0 ]
