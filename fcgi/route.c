@@ -58,6 +58,19 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/tokens/{id}", h_token_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
 	  AUTHZ_TOKENS_MANAGE_OWN, "revoke a token at once on every worker (another member's: "
 	  "tokens.manage_all)", NULL },
+	{ "GET", "/api/v1/users", h_users_list, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "the organisation's members with their roles", NULL },
+	{ "POST", "/api/v1/users", h_user_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "add a member (the user is created when new)", user_fields },
+	{ "PATCH", "/api/v1/users/{id}", h_user_update, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "change a member's role or disable the user; never the last "
+	  "org_admin (409)", user_patch_fields },
+	{ "DELETE", "/api/v1/users/{id}", h_user_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "remove a member and its tokens in the organisation; never the "
+	  "last org_admin (409)", NULL },
+	{ "GET", "/api/v1/org", h_org_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_ORGS_MANAGE, "the caller's organisation (other organisations are created with "
+	  "the CLI: kvmgate org create)", NULL },
 	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
 	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
 	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,

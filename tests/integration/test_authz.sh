@@ -298,6 +298,11 @@ GET /api/v1/tokens
 POST /api/v1/tokens
 GET /api/v1/tokens/{id}
 DELETE /api/v1/tokens/{id}
+GET /api/v1/users
+POST /api/v1/users
+PATCH /api/v1/users/{id}
+DELETE /api/v1/users/{id}
+GET /api/v1/org
 GET /api/v1/audit
 GET /api/v1/audit/head
 GET /api/v1/audit/integrity
@@ -346,12 +351,15 @@ for role in org_admin operator viewer auditor; do
     while read -r m p action; do
       case "$p" in
         /api/v1/tokens/*) id=$(fresh_token "${users[$role]}") ;;
+        /api/v1/users/*) id=$(member "$org1" "m-$RANDOM$RANDOM" viewer) ;;
         *) id=$(fresh_device) ;;
       esac
       path=${p//\{id\}/$id}
       data=()
       case "$m $p" in
         "POST /api/v1/tokens") data=(--data-binary '{"name":"cell","scopes":["read"]}') ;;
+        "POST /api/v1/users") data=(--data-binary "{\"username\":\"n-$RANDOM$RANDOM\",\"role\":\"viewer\"}") ;;
+        "PATCH /api/v1/users/"*) data=(--data-binary '{"role":"operator"}') ;;
         "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$RANDOM$RANDOM\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
         "PATCH "*) data=(--data-binary '{"enabled":true}') ;;
       esac

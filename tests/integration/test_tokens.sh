@@ -219,3 +219,82 @@ done
 ok "malformed token ids: 404"
 rest GET "/tokens" --get --data-urlencode "user=' OR 1=1 --"
 check "an injection string as the user filter: empty" [ "$status/$(jqr '.tokens | length')" = 200/0 ]
+
+# ---- members of the organisation; the last org_admin stays ----------------------------------
+
+tok=$a_token
+# user BODY / user_patch ID BODY: POST /users, PATCH /users/{id} with $tok.
+user() { rest POST /users -H 'Content-Type: application/json' --data-binary "$1"; }
+user_patch() { rest PATCH "/users/$1" -H 'Content-Type: application/json' --data-binary "$2"; }
+rest GET /users
+check "GET /users: members with their roles" \
+  [ "$status/$(jqr '[.users[] | "\(.username):\(.role)"] | join(",")')" = "200/admin:org_admin,u-operator:operator,u-viewer:viewer" ]
+user '{"username":"carol","email":"carol@example.org","role":"auditor"}'
+carol=$(jqr .id)
+check "POST /users: a new user and its membership" \
+  [ "$status/$(jqr .username)/$(jqr .email)/$(jqr .role)/$(jqr .disabled)" = "201/carol/carol@example.org/auditor/false" ]
+user '{"username":"carol","role":"viewer"}'
+expect_error 409 conflict "adding a member twice"
+user '{"username":"mallory","role":"viewer"}'
+check "an existing user of another organisation is added by username" [ "$status/$(jqr .role)" = 201/viewer ]
+mal_here=$(jqr .id)
+for bad in '{"username":"a b","role":"viewer"}:username' '{"username":"x","role":"root"}:role' \
+           '{"username":"x"}:role' '{"role":"viewer"}:username' \
+           "{\"username\":\"x'; DROP TABLE users; --\",\"role\":\"viewer\"}:username" \
+           '{"username":"дима","role":"viewer"}:username' \
+           "{\"username\":\"$(printf 'u%.0s' $(seq 1 65))\",\"role\":\"viewer\"}:username"; do
+  user "${bad%:*}"
+  [ "$status/$(jqr .error.code)" = 400/bad_request ] && grep -q "${bad##*:}" <<<"$(jqr .error.message)" ||
+    not_ok "bad user body ${bad%:*}: $status $body"
+done
+ok "bad user bodies: 400 naming the field"
+check "the users table is intact" [ "$(sql "SELECT count(*) FROM users")" -ge 5 ]
+
+tok=$a_token
+create '{"name":"carol-t","scopes":["read"],"user":"carol"}'
+carol_tok=$(jqr .token)
+check "a token for the new member works" works "$carol_tok"
+http GET "$api/me" -H "Authorization: Bearer $carol_tok"
+user_patch "$carol" '{"role":"viewer"}'
+check "PATCH /users/{id}: the role changes" [ "$status/$(jqr .role)" = 200/viewer ]
+http GET "$api/me" -H "Authorization: Bearer $carol_tok"
+check "and the member's token speaks with the new role at once" [ "$(jqr .role)" = viewer ]
+user_patch "$carol" '{"disabled":true}'
+check "PATCH disabled: the user's tokens stop at once" [ "$status/$(jqr .disabled)" = 200/true ] 
+check "16 requests with the disabled user's token: all 401" all_401 "$carol_tok" 16
+user_patch "$mal_here" '{"disabled":true}'
+expect_error 409 conflict "disabling a user who belongs to another organisation too"
+
+admin_id=$(sql "SELECT id FROM users WHERE username = 'admin'")
+user_patch "$admin_id" '{"role":"operator"}'
+expect_error 409 last_admin "demoting the last org_admin"
+user_patch "$admin_id" '{"disabled":true}'
+expect_error 409 last_admin "disabling the last org_admin"
+rest DELETE "/users/$admin_id"
+expect_error 409 last_admin "removing the last org_admin"
+check "the admin token still works" works "$a_token"
+user_patch "$carol" '{"role":"org_admin","disabled":false}'
+check "with a second org_admin" [ "$status/$(jqr .role)" = 200/org_admin ]
+rest DELETE "/users/$carol"
+check "a non-last org_admin can be removed" [ "$status" = 204 ]
+check "its tokens in the organisation went with the membership" \
+  [ "$(sql "SELECT count(*) FROM api_tokens WHERE name = 'carol-t'")" = 0 ]
+rest DELETE "/users/$carol"
+expect_error 404 not_found "removing it again"
+rest DELETE "/users/$(sql "SELECT id FROM users WHERE username = 'mallory'")"
+check "removing mallory's membership here" [ "$status" = 204 ]
+check "leaves mallory's own organisation alone" \
+  [ "$(sql "SELECT count(*) FROM memberships WHERE org_id = $org2")" = 1 ]
+tok=$t2
+rest DELETE "/users/$(sql "SELECT id FROM users WHERE username = 'u-operator'")"
+expect_error 404 not_found "another organisation's member"
+user_patch "$admin_id" '{"role":"viewer"}'
+expect_error 404 not_found "PATCH another organisation's member"
+tok=$op
+rest GET /users
+expect_error 403 forbidden "an operator cannot list members"
+rest GET /org
+expect_error 403 forbidden "nor read the organisation"
+tok=$a_token
+rest GET /org
+check "GET /org: the caller's organisation" [ "$status/$(jqr .name)/$(jqr .members)" = 200/default/3 ]
