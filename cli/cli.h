@@ -7,6 +7,8 @@
 #ifndef KVMGATE_CLI_H
 #define KVMGATE_CLI_H
 
+#include <json-c/json.h>
+
 #include "util.h"
 
 int cmd_migrate(int argc, char **argv);
@@ -14,6 +16,17 @@ int cmd_init(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
 /* kvmgate audit <head|verify|export|checkpoint|append|pubkey> (audit.c). */
 int cmd_audit(int argc, char **argv);
+
+/* kvmgate token|user|org (identity.c): API tokens, members, organisations. */
+int cmd_token(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_org(int argc, char **argv);
+
+/* Prints a json-c object on one line and releases it (common.c). */
+void cli_print_json(json_object *o);
+
+/* Looks up an organisation's id by name. 0, or -1 after saying why on stderr. */
+int cli_org_lookup(const char *name, long long *id) MUSTCHECK;
 
 /* Applies every migration not yet applied; shared by migrate and init. */
 int migrate_all(bool verbose) MUSTCHECK;

@@ -298,3 +298,90 @@ expect_error 403 forbidden "nor read the organisation"
 tok=$a_token
 rest GET /org
 check "GET /org: the caller's organisation" [ "$status/$(jqr .name)/$(jqr .members)" = 200/default/3 ]
+
+# ---- the CLI: kvmgate token, user, org ------------------------------------------------------
+
+# cli ARGS...: the kvmgate command on this stack; sets out and rc.
+cli() { out=$(env KVMGATE_VAR_DIR="$a_var" "$bin/kvmgate" "$@" 2>&1); rc=$?; }
+cli org create cli-org
+check "org create: exit 0, says what to do next" [ "$rc" = 0 ] && grep -q "user add --org 'cli-org'" <<<"$out"
+cli org create cli-org
+check "org create of a taken name: exit 1" [ "$rc" = 1 ]
+cli org create "x'; DROP TABLE organisations; --" --json
+check "org create --json keeps an injection string verbatim" [ "$rc/$(jq -r .name <<<"$out")" = "0/x'; DROP TABLE organisations; --" ]
+cli org create $'a\x01b'
+check "org create with a control character: exit 2" [ "$rc" = 2 ]
+cli org list --json
+check "org list --json" [ "$rc/$(jq -r '[.organisations[].name] | sort | join(",")' <<<"$out")" = "0/cli-org,default,other-org,x'; DROP TABLE organisations; --" ]
+cli org list
+check "org list for people" grep -q "cli-org .*members=0" <<<"$out"
+
+cli user add --org cli-org alice --role org_admin --email alice@example.org --json
+check "user add --json" [ "$rc/$(jq -r .role <<<"$out")" = 0/org_admin ]
+cli user add --org cli-org alice --role viewer
+check "user add twice: exit 1" [ "$rc" = 1 ]
+for bad in "a b" "x';--" "дима"; do
+  cli user add --org cli-org "$bad" --role viewer
+  [ "$rc" = 2 ] || not_ok "user add '$bad': exit $rc $out"
+done
+ok "user add with a bad username: exit 2"
+cli user add --org cli-org bob --role root
+check "user add with a bad role: exit 2" [ "$rc" = 2 ]
+cli user add --org nowhere bob --role viewer
+check "an unknown --org: exit 1 naming it" [ "$rc" = 1 ] && grep -q nowhere <<<"$out"
+cli user list --org cli-org --json
+check "user list --json" [ "$rc/$(jq -c '[.users[] | [.username, .role]]' <<<"$out")" = '0/[["alice","org_admin"]]' ]
+
+cli token create --org cli-org --user alice --name cli-t --scopes read,write --json
+clitok=$(jq -r .token <<<"$out"); cli_id=$(jq -r .id <<<"$out")
+check "token create --json: the clear token once" [ "$rc" = 0 ] && grep -qE '^kvmg_' <<<"$clitok"
+http GET "$api/me" -H "Authorization: Bearer $clitok"
+check "a token created by the CLI works over HTTP" [ "$status/$(jqr .organisation)/$(jqr .user)" = 200/cli-org/alice ]
+cli token create --org cli-org --user alice --name human --scopes read --expires-in-days 7 --device-tag lab
+check "token create for people: the token on its own line" [ "$rc" = 0 ] && grep -qE '^kvmg_[A-Za-z0-9_-]{43}$' <<<"$out"
+for bad in "--scopes admin" "--scopes read,root" "--expires-in-days 0" "--name $(printf 'n%.0s' $(seq 1 101))" "--user nobody"; do
+  cli token create --org cli-org --user alice --name x $bad
+  [ "$rc" != 0 ] || not_ok "token create $bad: exit 0"
+done
+ok "token create with bad options: refused"
+cli token list --org cli-org --json
+check "token list --json: never a clear token or a hash" \
+  [ "$rc/$(jq '[.tokens[] | has("token") or has("hash")] | any' <<<"$out")/$(jq '.tokens | length' <<<"$out")" = 0/false/2 ]
+check "the clear token is not in the list" lacks "$out" "${clitok:12}"
+cli token list --org cli-org
+check "token list for people" grep -q "cli-t .*live" <<<"$out"
+
+check "16 requests before the CLI revokes it: all 200" \
+  [ "$(count_ok 16 "$api/me" -H "Authorization: Bearer $clitok")" = 16 ]
+cli token revoke --org default "$cli_id"
+check "token revoke of another organisation's token: exit 1" [ "$rc" = 1 ]
+cli token revoke --org cli-org "$cli_id" --json
+check "token revoke --json" [ "$rc/$(jq -r .revoked <<<"$out")" = 0/true ]
+sleep "$(awk "BEGIN { print $KVMGATE_AUTH_CACHE_MS / 1000 + 0.3 }")"
+check "revoked by the CLI: 16 requests after KVMGATE_AUTH_CACHE_MS all 401" all_401 "$clitok" 16
+cli token revoke --org cli-org "$cli_id"
+check "revoking it again: exit 1" [ "$rc" = 1 ]
+
+cli user set-role --org cli-org alice viewer
+check "user set-role of the last org_admin: exit 1" [ "$rc" = 1 ] && grep -q "last org_admin" <<<"$out"
+cli user disable --org cli-org alice
+check "user disable of the last org_admin: exit 1" [ "$rc" = 1 ]
+cli user remove --org cli-org alice
+check "user remove of the last org_admin: exit 1" [ "$rc" = 1 ]
+cli user add --org cli-org carl --role org_admin
+cli user set-role --org cli-org alice viewer --json
+check "user set-role with another org_admin" [ "$rc/$(jq -r .role <<<"$out")" = 0/viewer ]
+cli token create --org cli-org --user alice --name before-disable --json
+dis_tok=$(jq -r .token <<<"$out")
+cli user disable --org cli-org alice
+check "user disable" [ "$rc" = 0 ]
+sleep "$(awk "BEGIN { print $KVMGATE_AUTH_CACHE_MS / 1000 + 0.3 }")"
+check "a disabled user's token is refused" all_401 "$dis_tok" 4
+cli user remove --org cli-org alice
+check "user remove" [ "$rc/$(sql "SELECT count(*) FROM memberships m JOIN organisations o ON o.id = m.org_id WHERE o.name = 'cli-org'")" = 0/1 ]
+check "its tokens in the organisation went with it" \
+  [ "$(sql "SELECT count(*) FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'alice'")" = 0 ]
+cli user remove --org cli-org carl
+check "and the last org_admin stays" [ "$rc" = 1 ]
+cli user frobnicate
+check "an unknown subcommand: exit 2" [ "$rc" = 2 ]
