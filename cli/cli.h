@@ -28,6 +28,12 @@ void cli_print_json(json_object *o);
 /* Looks up an organisation's id by name. 0, or -1 after saying why on stderr. */
 int cli_org_lookup(const char *name, long long *id) MUSTCHECK;
 
+/* Whether s is 1 to max characters of text without control characters (common.c). */
+bool cli_text_ok(const char *s, size_t max);
+
+/* kvmgate device <list|add|remove> (device.c). */
+int cmd_device(int argc, char **argv);
+
 /* Applies every migration not yet applied; shared by migrate and init. */
 int migrate_all(bool verbose) MUSTCHECK;
 

@@ -33,3 +33,15 @@ int cli_org_lookup(const char *name, long long *id)
 	PQclear(r);
 	return 0;
 }
+
+bool cli_text_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+		n += (*p & 0xC0) != 0x80;
+	}
+	return n >= 1 && n <= max;
+}

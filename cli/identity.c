@@ -107,19 +107,6 @@ static int db_failed(void)
 	return 1;
 }
 
-/* Whether s is 1 to max characters of text without control characters. */
-static bool text_ok(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-		n += (*p & 0xC0) != 0x80;
-	}
-	return n >= 1 && n <= max;
-}
-
 static bool username_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -220,7 +207,7 @@ static int token_create_cmd(struct id_opts *o)
 		fprintf(stderr, "kvmgate: --scopes takes read, write or read,write\n");
 		return 2;
 	}
-	if (!text_ok(o->name, 100) || (o->tag != NULL && !text_ok(o->tag, 64))) {
+	if (!cli_text_ok(o->name, 100) || (o->tag != NULL && !cli_text_ok(o->tag, 64))) {
 		fprintf(stderr, "kvmgate: --name (1-100) and --device-tag (1-64) must be text "
 		        "without control characters\n");
 		return 2;
@@ -353,7 +340,7 @@ static int user_add(struct id_opts *o)
 		fprintf(stderr, "kvmgate: a username is 1 to 64 letters, digits, '.', '_' or '-'\n");
 		return 2;
 	}
-	if (!role_ok(o->role) || (o->email != NULL && !text_ok(o->email, 254)))
+	if (!role_ok(o->role) || (o->email != NULL && !cli_text_ok(o->email, 254)))
 		return 2;
 	snprintf(org, sizeof org, "%lld", o->org_id);
 	if ((r = db_query(sql, 4, p)) == NULL)
@@ -484,7 +471,7 @@ static int org_create(struct id_opts *o)
 	long long id;
 	PGresult *r;
 
-	if (!text_ok(o->arg[0], 100)) {
+	if (!cli_text_ok(o->arg[0], 100)) {
 		fprintf(stderr, "kvmgate: an organisation's name is 1 to 100 characters without "
 		        "control characters\n");
 		return 2;

@@ -25,6 +25,7 @@ static const struct command {
 	{ "token",   cmd_token,   true,  "token ...           API tokens: create, list, revoke (--org NAME, --json)" },
 	{ "user",    cmd_user,    true,  "user ...            members: add, list, set-role, disable, remove (--org NAME, --json)" },
 	{ "org",     cmd_org,     true,  "org ...             organisations: create, list (--json)" },
+	{ "device",  cmd_device,  true,  "device ...          devices: list, add, remove (--org NAME, --json)" },
 	{ "config",  cmd_config,  false, "config              list the environment variables and defaults" },
 	{ "version", cmd_version, false, "version             print the version" },
 };

@@ -385,3 +385,38 @@ cli user remove --org cli-org carl
 check "and the last org_admin stays" [ "$rc" = 1 ]
 cli user frobnicate
 check "an unknown subcommand: exit 2" [ "$rc" = 2 ]
+
+# ---- the CLI: kvmgate device, credentials sealed as REST seals them ---------------------------
+
+printf 'cli-pa55-%s\n' "$RANDOM" >"$a_var/dev-pass"
+chmod 600 "$a_var/dev-pass"
+cli device add --org default cli-bmc --kind ami --url https://10.2.0.9 --username cli-login \
+  --password-file "$a_var/dev-pass" --tags rack2,lab --json </dev/null
+cli_dev=$(jq -r .id <<<"$out")
+check "device add --json: sealed credentials" [ "$rc/$(jq -r .has_credentials <<<"$out")" = 0/true ]
+check "stored sealed: nonce, ciphertext, key id; no plain credential" \
+  [ "$(sql "SELECT length(cred_nonce), cred_key_id ~ '^[0-9a-f]{8}$', position('cli-login' in d::text) FROM devices d WHERE id = $cli_dev")" = "12|t|0" ]
+tok=$a_token
+rest GET "/devices/$cli_dev"
+check "REST sees it, with credentials, never showing them" \
+  [ "$status/$(jqr .has_credentials)/$(jqr .tags | tr -d '\n ')/$(jqr 'has("password")')" = '200/true/["rack2","lab"]/false' ]
+rest PATCH "/devices/$cli_dev" -H 'Content-Type: application/json' --data-binary '{"password":"rest-pass"}'
+check "REST opens what the CLI sealed (a new password keeps the stored username)" [ "$status" = 200 ]
+cli device add --org default cli-bmc --kind ami --url https://10.2.0.9 --password-file - <<<"p"
+check "device add of a taken name: exit 1" [ "$rc" = 1 ]
+for bad in "--kind ilo --url https://h" "--kind vnc --url vnc://u:p@h" "--kind vnc --url nourl" "--kind vnc --url vnc://h --tags ,"; do
+  cli device add --org default bad-dev $bad </dev/null
+  [ "$rc" = 2 ] || not_ok "device add $bad: exit $rc"
+done
+ok "device add with a bad kind, URL or tags: exit 2"
+cli device add --org default $'bad\x07name' --kind vnc --url vnc://h </dev/null
+check "device add with a control character in the name: exit 2" [ "$rc" = 2 ]
+cli device list --org default --json
+check "device list --json: no credentials" \
+  [ "$rc/$(jq -r '[.devices[].name] | join(",")' <<<"$out")" = 0/cli-bmc ] && lacks "$out" cli-login
+cli device list --org default
+check "device list for people" grep -q "cli-bmc .*credentials=yes" <<<"$out"
+cli device remove --org cli-org cli-bmc
+check "device remove in another organisation: exit 1" [ "$rc" = 1 ]
+cli device remove --org default cli-bmc --json
+check "device remove" [ "$rc/$(jq -r .removed <<<"$out")/$(sql "SELECT count(*) FROM devices WHERE id = $cli_dev")" = 0/true/0 ]
