@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,18 +85,6 @@ static int usage(void)
 		fprintf(stderr, "  %s\n", subs[i].usage);
 	fputs("--org defaults to $KVMGATE_ORG.\n", stderr);
 	return 2;
-}
-
-/* The CLI as an actor: the operating-system user running it. */
-static void cli_actor(struct audit_event *ev)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	ev->actor = AUDIT_ACTOR_CLI;
-	ev->user = pw != NULL ? pw->pw_name : NULL;
-	ev->client = AUDIT_CLIENT_CLI;
-	ev->client_name = "kvmgate";
-	ev->client_version = KVMGATE_VERSION;
 }
 
 static int sub_head(struct audit_opts *o)
@@ -212,7 +199,7 @@ static int checkpoint_one(struct audit_opts *o, long long org_id, const char *or
 	json_object *j;
 
 	audit_event_init(&who, org_id, "audit.checkpoint");
-	cli_actor(&who);
+	cli_audit_actor(&who);
 	if (audit_checkpoint(org_id, conf_str(CONF_AUDIT_KEY_FILE), &who, &h, &skipped) < 0) {
 		fprintf(stderr, "kvmgate: org %s: checkpoint failed\n", org);
 		return 1;
@@ -272,7 +259,7 @@ static int sub_append(struct audit_opts *o)
 	int rc = 2;
 
 	audit_event_init(&ev, o->org_id, o->action);
-	cli_actor(&ev);
+	cli_audit_actor(&ev);
 	ev.device = o->device;
 	ev.reason = o->reason;
 	if (o->outcome != NULL) {

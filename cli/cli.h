@@ -28,6 +28,31 @@ void cli_print_json(json_object *o);
 /* Looks up an organisation's id by name. 0, or -1 after saying why on stderr. */
 int cli_org_lookup(const char *name, long long *id) MUSTCHECK;
 
+/* Marks ev as made by the CLI: the operating-system user running it (common.c). */
+struct audit_event;
+void cli_audit_actor(struct audit_event *ev);
+
+/*
+ * A change the CLI makes to an organisation, in its audit chain: the intent
+ * (pending) before it acts, the outcome after. Lives on the caller's stack.
+ */
+struct cli_change {
+	long long org_id;
+	char action[64];
+	json_object *args;		/* owned */
+};
+
+/*
+ * Records the intent of action ("kvmgate token create") with args (taken)
+ * in org_id's chain. Returns 0, or -1 after saying why: the change must not
+ * be made, and c is finished.
+ */
+int cli_change_begin(struct cli_change *c, long long org_id, const char *action,
+                     json_object *args) MUSTCHECK;
+
+/* Records the outcome (exit status rc: 0 ok, else error) and finishes c. */
+void cli_change_end(struct cli_change *c, int rc);
+
 /* Whether s is 1 to max characters of text without control characters (common.c). */
 bool cli_text_ok(const char *s, size_t max);
 

@@ -1,10 +1,14 @@
 /*
- * common.c - helpers the subcommands share: JSON output and organisations
- * by name.
+ * common.c - helpers the subcommands share: JSON output, organisations by
+ * name, text checks, and the audit events of the CLI's changes.
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "db.h"
 
@@ -44,4 +48,56 @@ bool cli_text_ok(const char *s, size_t max)
 		n += (*p & 0xC0) != 0x80;
 	}
 	return n >= 1 && n <= max;
+}
+
+void cli_audit_actor(struct audit_event *ev)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	ev->actor = AUDIT_ACTOR_CLI;
+	ev->user = pw != NULL ? pw->pw_name : NULL;
+	ev->client = AUDIT_CLIENT_CLI;
+	ev->client_name = "kvmgate";
+	ev->client_version = KVMGATE_VERSION;
+}
+
+/* Appends one event of c with outcome and reason. Returns the sequence number or -1. */
+static long long change_event(const struct cli_change *c, enum audit_outcome outcome,
+                              const char *reason)
+{
+	struct audit_event ev;
+
+	audit_event_init(&ev, c->org_id, c->action);
+	cli_audit_actor(&ev);
+	ev.args = c->args;
+	ev.outcome = outcome;
+	ev.reason = reason;
+	return audit_append(&ev);
+}
+
+int cli_change_begin(struct cli_change *c, long long org_id, const char *action,
+                     json_object *args)
+{
+	c->org_id = org_id;
+	snprintf(c->action, sizeof c->action, "%s", action);
+	c->args = args;
+	if (change_event(c, AUDIT_PENDING, NULL) > 0)
+		return 0;
+	fprintf(stderr, "kvmgate: not done: the audit log could not be written (%s)\n",
+	        db_last_error());
+	json_object_put(c->args);
+	c->args = NULL;
+	return -1;
+}
+
+void cli_change_end(struct cli_change *c, int rc)
+{
+	char reason[32];
+
+	snprintf(reason, sizeof reason, "exit status %d", rc);
+	if (change_event(c, rc == 0 ? AUDIT_OK : AUDIT_ERROR, rc == 0 ? NULL : reason) < 0)
+		fprintf(stderr, "kvmgate: warning: the outcome could not be written to the audit "
+		        "log (%s)\n", db_last_error());
+	json_object_put(c->args);
+	c->args = NULL;
 }

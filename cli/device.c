@@ -3,7 +3,8 @@
  * from the server's shell. Credentials are sealed as the REST API seals
  * them (shared/devcred.c) and never printed; the password comes from a file
  * (--password-file, "-" for standard input) or a prompt, never from the
- * command line.
+ * command line. Adding and removing are in the organisation's audit chain:
+ * the intent before, the outcome after.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -49,16 +50,17 @@ static const struct sub {
 	sub_fn *fn;
 	unsigned allowed, required;
 	int nargs;
+	bool writes;		/* a change: recorded in the organisation's audit chain */
 	const char *usage;
 } subs[] = {
-	{ "list", device_list, OPT_ORG | OPT_JSON, 0, 0,
+	{ "list", device_list, OPT_ORG | OPT_JSON, 0, 0, false,
 	  "list                        the organisation's devices (never their credentials)" },
 	{ "add", device_add,
 	  OPT_ORG | OPT_JSON | OPT_KIND | OPT_URL | OPT_USERNAME | OPT_PASSWORD_FILE | OPT_TAGS,
-	  OPT_KIND | OPT_URL, 1,
+	  OPT_KIND | OPT_URL, 1, true,
 	  "add NAME --kind nanokvm|pikvm|ami|vnc --url URL [--username U]\n"
 	  "      [--password-file F|-] [--tags a,b]   a device; without a file the password is asked for" },
-	{ "remove", device_remove, OPT_ORG | OPT_JSON, 0, 1,
+	{ "remove", device_remove, OPT_ORG | OPT_JSON, 0, 1, true,
 	  "remove NAME                 remove a device" },
 };
 
@@ -282,7 +284,10 @@ int cmd_device(int argc, char **argv)
 {
 	struct dev_opts o = { 0 };
 	const struct sub *sub = NULL;
-	int c, n = 0;
+	struct cli_change change;
+	json_object *args;
+	char action[64];
+	int c, n = 0, idx, rc;
 
 	if (argc < 2)
 		return usage();
@@ -295,13 +300,18 @@ int cmd_device(int argc, char **argv)
 	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, NULL)) != -1) {
+	args = json_object_new_object();
+	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, &idx)) != -1) {
 		if (c == '?' || c == ':' || !(sub->allowed & (unsigned)c) || (o.seen & (unsigned)c)) {
 			fprintf(stderr, "kvmgate: device %s: bad, repeated or unknown option\n",
 			        sub->name);
+			json_object_put(args);
 			return usage();
 		}
 		o.seen |= (unsigned)c;
+		json_object_object_add(args, long_opts[idx].name,
+		                       optarg ? json_object_new_string(optarg)
+		                              : json_object_new_boolean(true));
 		switch (c) {
 		case OPT_ORG: o.org = optarg; break;
 		case OPT_JSON: o.json = true; break;
@@ -317,11 +327,25 @@ int cmd_device(int argc, char **argv)
 			o.name = argv[i];
 	if (n != sub->nargs || (o.seen & sub->required) != sub->required) {
 		fprintf(stderr, "kvmgate: device %s: missing or unexpected arguments\n", sub->name);
+		json_object_put(args);
 		return usage();
 	}
 	if (o.org == NULL)
 		o.org = conf_str(CONF_ORG);
-	if (cli_org_lookup(o.org, &o.org_id) < 0)
+	if (cli_org_lookup(o.org, &o.org_id) < 0) {
+		json_object_put(args);
 		return 1;
-	return sub->fn(&o);
+	}
+	if (!sub->writes) {
+		json_object_put(args);
+		return sub->fn(&o);
+	}
+	if (o.name != NULL)
+		json_object_object_add(args, "name", json_object_new_string(o.name));
+	snprintf(action, sizeof action, "kvmgate device %s", sub->name);
+	if (cli_change_begin(&change, o.org_id, action, args) < 0)
+		return 1;
+	rc = sub->fn(&o);
+	cli_change_end(&change, rc);
+	return rc;
 }

@@ -7,7 +7,8 @@
  * The same rules as the REST API where they apply: a clear token is printed
  * once and stored only as its hash; the last org_admin of an organisation
  * is neither demoted, disabled nor removed. Creating organisations is done
- * here only. A token revoked here is refused by the gateway once its
+ * here only. Every change is in the organisation's audit chain, by the CLI
+ * as actor: its intent before it is made, its outcome after. A token revoked here is refused by the gateway once its
  * workers' lookup cache expires (KVMGATE_AUTH_CACHE_MS).
  */
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "conf.h"
 #include "db.h"
@@ -62,30 +64,32 @@ static const struct sub {
 	unsigned allowed, required;
 	int nargs;		/* positional arguments */
 	bool needs_org;		/* resolve --org (default $KVMGATE_ORG) first */
+	bool writes;		/* a change: recorded in the organisation's audit chain */
 	const char *usage;
 } subs[] = {
 	{ "token", "create", token_create_cmd,
 	  OPT_ORG | OPT_JSON | OPT_USER | OPT_NAME | OPT_SCOPES | OPT_TAG | OPT_DAYS,
-	  OPT_USER | OPT_NAME, 0, true,
+	  OPT_USER | OPT_NAME, 0, true, true,
 	  "create --user U --name N [--scopes read,write] [--device-tag T] [--expires-in-days D]\n"
 	  "                               a token; the clear token is printed once" },
-	{ "token", "list", token_list, OPT_ORG | OPT_JSON | OPT_USER, 0, 0, true,
+	{ "token", "list", token_list, OPT_ORG | OPT_JSON | OPT_USER, 0, 0, true, false,
 	  "list [--user U]              the organisation's tokens (never a hash or clear token)" },
-	{ "token", "revoke", token_revoke_cmd, OPT_ORG | OPT_JSON, 0, 1, true,
+	{ "token", "revoke", token_revoke_cmd, OPT_ORG | OPT_JSON, 0, 1, true, true,
 	  "revoke ID                    revoke a token" },
-	{ "user", "add", user_add, OPT_ORG | OPT_JSON | OPT_ROLE | OPT_EMAIL, OPT_ROLE, 1, true,
+	{ "user", "add", user_add, OPT_ORG | OPT_JSON | OPT_ROLE | OPT_EMAIL, OPT_ROLE, 1,
+	  true, true,
 	  "add USERNAME --role R [--email E]   a member (the user is created when new)" },
-	{ "user", "list", user_list, OPT_ORG | OPT_JSON, 0, 0, true,
+	{ "user", "list", user_list, OPT_ORG | OPT_JSON, 0, 0, true, false,
 	  "list                         members and their roles" },
-	{ "user", "set-role", user_set_role, OPT_ORG | OPT_JSON, 0, 2, true,
+	{ "user", "set-role", user_set_role, OPT_ORG | OPT_JSON, 0, 2, true, true,
 	  "set-role USERNAME ROLE       org_admin, operator, viewer or auditor" },
-	{ "user", "disable", user_disable, OPT_ORG | OPT_JSON, 0, 1, true,
+	{ "user", "disable", user_disable, OPT_ORG | OPT_JSON, 0, 1, true, true,
 	  "disable USERNAME             refuse every token of the user" },
-	{ "user", "remove", user_remove, OPT_ORG | OPT_JSON, 0, 1, true,
+	{ "user", "remove", user_remove, OPT_ORG | OPT_JSON, 0, 1, true, true,
 	  "remove USERNAME              end the membership; its tokens here go with it" },
-	{ "org", "create", org_create, OPT_JSON, 0, 1, false,
+	{ "org", "create", org_create, OPT_JSON, 0, 1, false, false,
 	  "create NAME                  a new organisation (then: user add --org NAME ... --role org_admin)" },
-	{ "org", "list", org_list, OPT_JSON, 0, 0, false,
+	{ "org", "list", org_list, OPT_JSON, 0, 0, false, false,
 	  "list                         organisations with their members and devices" },
 };
 
@@ -485,6 +489,19 @@ static int org_create(struct id_opts *o)
 	}
 	id = atoll(PQgetvalue(r, 0, 0));
 	PQclear(r);
+	{
+		/* The new organisation's chain begins with its creation. */
+		struct audit_event ev;
+		json_object *args = json_object_new_object();
+		json_object_object_add(args, "name", json_object_new_string(o->arg[0]));
+		audit_event_init(&ev, id, "kvmgate org create");
+		cli_audit_actor(&ev);
+		ev.args = args;
+		if (audit_append(&ev) < 0)
+			fprintf(stderr, "kvmgate: warning: the creation is not in the organisation's "
+			        "audit log (%s)\n", db_last_error());
+		json_object_put(args);
+	}
 	if (o->json) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "id", json_object_new_int64(id));
@@ -551,7 +568,10 @@ static int run(const char *group, int argc, char **argv)
 {
 	struct id_opts o = { 0 };
 	const struct sub *sub = NULL;
-	int c, n = 0;
+	struct cli_change change;
+	json_object *args, *pos;
+	char action[64];
+	int c, n = 0, idx, rc;
 
 	if (argc < 2)
 		return usage(group);
@@ -565,38 +585,62 @@ static int run(const char *group, int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	/* "+" would stop at the first argument; permuting lets options follow them. */
-	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, NULL)) != -1) {
+	args = json_object_new_object();
+	pos = json_object_new_array();
+	json_object_object_add(args, "args", pos);
+	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, &idx)) != -1) {
 		if (c == '?' || c == ':') {
 			fprintf(stderr, "kvmgate: %s %s: bad option %s\n", group, sub->name,
 			        argv[optind]);
+			json_object_put(args);
 			return usage(group);
 		}
+		json_object_object_add(args, long_opts[idx].name,
+		                       optarg ? json_object_new_string(optarg)
+		                              : json_object_new_boolean(true));
 		if (!(sub->allowed & (unsigned)c)) {
 			fprintf(stderr, "kvmgate: %s %s does not take --%s\n", group, sub->name,
 			        long_opts[__builtin_ctz((unsigned)c)].name);
+			json_object_put(args);
 			return usage(group);
 		}
-		if (take_opt(&o, c, optarg) < 0)
+		if (take_opt(&o, c, optarg) < 0) {
+			json_object_put(args);
 			return 2;
+		}
 	}
 	for (int i = optind + 1; i < argc; i++) {
 		if (n == sub->nargs) {
 			fprintf(stderr, "kvmgate: %s %s: unexpected argument '%s'\n", group,
 			        sub->name, argv[i]);
+			json_object_put(args);
 			return usage(group);
 		}
+		json_object_array_add(pos, json_object_new_string(argv[i]));
 		o.arg[n++] = argv[i];
 	}
 	if (n < sub->nargs || (o.seen & sub->required) != sub->required) {
 		fprintf(stderr, "kvmgate: %s %s: missing an argument or a required option\n",
 		        group, sub->name);
+		json_object_put(args);
 		return usage(group);
 	}
 	if (o.org == NULL)
 		o.org = conf_str(CONF_ORG);
-	if (sub->needs_org && cli_org_lookup(o.org, &o.org_id) < 0)
+	if (sub->needs_org && cli_org_lookup(o.org, &o.org_id) < 0) {
+		json_object_put(args);
 		return 1;
-	return sub->fn(&o);
+	}
+	if (!sub->writes) {
+		json_object_put(args);
+		return sub->fn(&o);
+	}
+	snprintf(action, sizeof action, "kvmgate %s %s", group, sub->name);
+	if (cli_change_begin(&change, o.org_id, action, args) < 0)
+		return 1;
+	rc = sub->fn(&o);
+	cli_change_end(&change, rc);
+	return rc;
 }
 
 int cmd_token(int argc, char **argv)

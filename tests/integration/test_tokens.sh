@@ -420,3 +420,27 @@ cli device remove --org cli-org cli-bmc
 check "device remove in another organisation: exit 1" [ "$rc" = 1 ]
 cli device remove --org default cli-bmc --json
 check "device remove" [ "$rc/$(jq -r .removed <<<"$out")/$(sql "SELECT count(*) FROM devices WHERE id = $cli_dev")" = 0/true/0 ]
+
+# ---- the CLI's changes are in the audit chain --------------------------------------------------
+
+# cli_events ORG ACTION: outcomes of ACTION's events in ORG's chain, in order.
+cli_events() {
+  sql "SELECT string_agg(e.outcome, ',' ORDER BY e.seq) FROM audit_events e JOIN organisations o
+       ON o.id = e.org_id WHERE o.name = '$1' AND e.action = '$2'"
+}
+check "an organisation's chain begins with its creation by the CLI" \
+  [ "$(sql "SELECT e.action, e.actor_kind, e.client_kind, e.outcome FROM audit_events e JOIN organisations o ON o.id = e.org_id WHERE o.name = 'cli-org' AND e.seq = 1")" = "kvmgate org create|cli|cli|ok" ]
+check "token revoke by the CLI: intent then outcome, a failure as error" \
+  [ "$(cli_events cli-org 'kvmgate token revoke')" = pending,ok,pending,error ]
+check "and the arguments it was given" \
+  [ "$(sql "SELECT args->'args'->>0 FROM audit_events WHERE action = 'kvmgate token revoke' AND outcome = 'ok'")" = "$cli_id" ]
+check "user changes by the CLI are recorded" \
+  [ "$(cli_events cli-org 'kvmgate user set-role')" = pending,error,pending,ok ]
+check "device add by the CLI is recorded, never the password" \
+  [ "$(cli_events default 'kvmgate device add' | cut -d, -f1-2)" = pending,ok ] &&
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE position('cli-pa55' in convert_from(canon, 'UTF8')) > 0")" = 0 ]
+check "reads are not recorded" [ "$(cli_events cli-org 'kvmgate token list')" = "" ]
+cli audit verify --org cli-org
+check "the organisation's chain is intact" [ "$rc" = 0 ]
+cli audit verify --org default
+check "and the default organisation's" [ "$rc" = 0 ]
