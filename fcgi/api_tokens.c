@@ -95,10 +95,18 @@ static const char *member(json_object *o, const char *name)
  */
 static bool time_ok(const char *s)
 {
+	static const char form[] = "dddd-dd-ddTdd:dd:dd";
 	struct tm tm = { 0 }, back;
 	int y, mo, d, h, mi, sec, n = 0;
 	time_t t;
 
+	/* The form first: sscanf alone would take blanks and signs for digits. */
+	for (int i = 0; i < 19; i++) {
+		bool good = form[i] == 'd' ? s[i] >= '0' && s[i] <= '9'
+			: form[i] == 'T' ? s[i] == 'T' || s[i] == 't' : s[i] == form[i];
+		if (!good)
+			return false;
+	}
 	if (sscanf(s, "%4d-%2d-%2d%*1[Tt]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
 	    n != 19)
 		return false;
@@ -106,9 +114,13 @@ static bool time_ok(const char *s)
 	if (*s == '.')
 		for (s++; *s >= '0' && *s <= '9'; s++)
 			;
+	/* PostgreSQL takes offsets up to 15:59, and no year before 1 AD. */
 	if (!((*s == 'Z' || *s == 'z') && s[1] == '\0') &&
 	    !((*s == '+' || *s == '-') && strlen(s) == 6 && s[3] == ':' &&
-	      strspn(s + 1, "0123456789") == 2 && strspn(s + 4, "0123456789") == 2))
+	      strspn(s + 1, "0123456789") == 2 && strspn(s + 4, "0123456789") == 2 &&
+	      atoi(s + 1) <= 15 && atoi(s + 4) <= 59))
+		return false;
+	if (y < 1970)
 		return false;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;

@@ -108,6 +108,10 @@ expect_error 400 bad_request "an expiry that is no date"
 create '{"name":"both","scopes":["read"],"expires_at":"2030-01-01T00:00:00Z","expires_in_days":1}'
 expect_error 400 bad_request "expires_at and expires_in_days together"
 
+tok=$a_token
+create '{"name":"offset","scopes":["read"],"expires_at":"2031-06-01T12:00:00.5+02:00"}'
+check "expires_at with an offset and a fraction, shown in UTC" [ "$status/$(jqr .expires_at)" = 201/2031-06-01T10:00:00Z ]
+
 tok=$op
 create '{"name":"for-viewer","scopes":["read"],"user":"u-viewer"}'
 expect_error 403 forbidden "an operator cannot create a token for another member"
@@ -196,6 +200,11 @@ for bad in '{"name":"a\u0007b","scopes":["read"]}:name' \
            '{"name":"x"}:scopes' \
            '{"name":"x","scopes":["read"],"expires_in_days":0}:expires_in_days' \
            '{"name":"x","scopes":["read"],"expires_at":"tomorrow"}:expires_at' \
+           '{"name":"x","scopes":["read"],"expires_at":"2030-01-01T00:00:00+23:00"}:expires_at' \
+           '{"name":"x","scopes":["read"],"expires_at":"2030- 1-01T00:00:00Z"}:expires_at' \
+           '{"name":"x","scopes":["read"],"expires_at":"0000-01-01T00:00:00Z"}:expires_at' \
+           '{"name":"x","scopes":["read"],"expires_at":"2030-01-01T00:00:00"}:expires_at' \
+           "{\"name\":\"x\",\"scopes\":[\"read\"],\"expires_at\":\"2030-01-01T00:00:00Z'; DROP TABLE api_tokens; --\"}:expires_at" \
            '{"name":"x","scopes":["read"],"device_tag":""}:device_tag' \
            '{"name":"x","scopes":["read"],"user":"nobody"}:user' \
            '{"name":"x","scopes":["read"],"hash":"00"}:hash' \
