@@ -263,7 +263,8 @@ static int match(struct request *req)
 	return -1;
 }
 
-/* Credentials in a request body: recorded as "[redacted]", whatever their name. */
+/* Device credentials in a device body: recorded as "[redacted]". Elsewhere a
+ * username names a member and is kept (audit_redact() still takes passwords). */
 static const char *const credential_keys[] = { "username", "password" };
 
 /*
@@ -286,7 +287,8 @@ static json_object *rest_args(const struct request *req)
 		                       json_object_new_string(req->params[i].value));
 	if (req->body_len > 0 && (body = json_tokener_parse(req->body)) != NULL) {
 		if (json_object_is_type(body, json_type_object)) {
-			for (size_t i = 0; i < ARRAY_LEN(credential_keys); i++)
+			for (size_t i = 0; i < ARRAY_LEN(credential_keys) &&
+			                   req->route->body == device_fields; i++)
 				if (json_object_object_get_ex(body, credential_keys[i], NULL))
 					json_object_object_add(body, credential_keys[i],
 					                       json_object_new_string("[redacted]"));

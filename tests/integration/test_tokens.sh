@@ -242,6 +242,8 @@ user '{"username":"carol","email":"carol@example.org","role":"auditor"}'
 carol=$(jqr .id)
 check "POST /users: a new user and its membership" \
   [ "$status/$(jqr .username)/$(jqr .email)/$(jqr .role)/$(jqr .disabled)" = "201/carol/carol@example.org/auditor/false" ]
+check "the audit event names the member added (a username is no credential here)" \
+  [ "$(sql "SELECT args->'body'->>'username' FROM audit_events WHERE action = 'POST /api/v1/users' AND outcome = 'ok' ORDER BY seq DESC LIMIT 1")" = carol ]
 user '{"username":"carol","role":"viewer"}'
 expect_error 409 conflict "adding a member twice"
 user '{"username":"mallory","role":"viewer"}'
