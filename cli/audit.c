@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,46 +87,6 @@ static int usage(void)
 	return 2;
 }
 
-/* Prints a json-c object on one line and releases it. */
-static void print_json(json_object *o)
-{
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-}
-
-/* Looks up an organisation's id by name. 0, or -1 after saying why. */
-static int org_lookup(const char *name, long long *id)
-{
-	static const char sql[] = "SELECT id FROM organisations WHERE name = $1";
-	const char *params[1] = { name };
-	PGresult *r = db_query(sql, 1, params);
-
-	if (r == NULL) {
-		fprintf(stderr, "kvmgate: %s\n", db_last_error());
-		return -1;
-	}
-	if (PQntuples(r) != 1) {
-		fprintf(stderr, "kvmgate: no organisation named '%s'\n", name);
-		PQclear(r);
-		return -1;
-	}
-	*id = atoll(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return 0;
-}
-
-/* The CLI as an actor: the operating-system user running it. */
-static void cli_actor(struct audit_event *ev)
-{
-	struct passwd *pw = getpwuid(getuid());
-
-	ev->actor = AUDIT_ACTOR_CLI;
-	ev->user = pw != NULL ? pw->pw_name : NULL;
-	ev->client = AUDIT_CLIENT_CLI;
-	ev->client_name = "kvmgate";
-	ev->client_version = KVMGATE_VERSION;
-}
-
 static int sub_head(struct audit_opts *o)
 {
 	struct audit_head h;
@@ -143,7 +102,7 @@ static int sub_head(struct audit_opts *o)
 		json_object_object_add(j, "seq", json_object_new_int64(h.seq));
 		json_object_object_add(j, "hash", json_object_new_string(h.hash));
 		json_object_object_add(j, "time", h.time[0] ? json_object_new_string(h.time) : NULL);
-		print_json(j);
+		cli_print_json(j);
 	} else if (h.seq == 0 && h.time[0] == '\0') {
 		printf("org %s: no events yet; chain starts at %s\n", o->org, h.hash);
 	} else {
@@ -202,7 +161,7 @@ static int sub_verify(struct audit_opts *o)
 		}
 		what = xasprintf("file %s, org %lld", o->file, rep.org_id);
 	} else {
-		if (org_lookup(o->org, &o->org_id) < 0)
+		if (cli_org_lookup(o->org, &o->org_id) < 0)
 			goto out;
 		if (audit_verify_db(o->org_id, o->pubkey ? pin : NULL, &rep) < 0) {
 			fprintf(stderr, "kvmgate: %s\n", db_last_error());
@@ -211,7 +170,7 @@ static int sub_verify(struct audit_opts *o)
 		what = xasprintf("org %s", o->org);
 	}
 	if (o->json)
-		print_json(audit_report_json(&rep));
+		cli_print_json(audit_report_json(&rep));
 	else
 		print_report(&rep, what);
 	rc = rep.problem == AUDIT_INTACT ? 0 : 1;
@@ -240,7 +199,7 @@ static int checkpoint_one(struct audit_opts *o, long long org_id, const char *or
 	json_object *j;
 
 	audit_event_init(&who, org_id, "audit.checkpoint");
-	cli_actor(&who);
+	cli_audit_actor(&who);
 	if (audit_checkpoint(org_id, conf_str(CONF_AUDIT_KEY_FILE), &who, &h, &skipped) < 0) {
 		fprintf(stderr, "kvmgate: org %s: checkpoint failed\n", org);
 		return 1;
@@ -251,7 +210,7 @@ static int checkpoint_one(struct audit_opts *o, long long org_id, const char *or
 		json_object_object_add(j, "skipped", json_object_new_boolean(skipped));
 		json_object_object_add(j, "seq", json_object_new_int64(h.seq));
 		json_object_object_add(j, "hash", json_object_new_string(h.hash));
-		print_json(j);
+		cli_print_json(j);
 	} else if (skipped) {
 		printf("org %s: the head (seq %lld) is already a checkpoint; nothing new to sign\n",
 		       org, h.seq);
@@ -273,7 +232,7 @@ static int sub_checkpoint(struct audit_opts *o)
 		return 2;
 	}
 	if (!o->all) {
-		if (org_lookup(o->org, &o->org_id) < 0)
+		if (cli_org_lookup(o->org, &o->org_id) < 0)
 			return 1;
 		return checkpoint_one(o, o->org_id, o->org);
 	}
@@ -300,7 +259,7 @@ static int sub_append(struct audit_opts *o)
 	int rc = 2;
 
 	audit_event_init(&ev, o->org_id, o->action);
-	cli_actor(&ev);
+	cli_audit_actor(&ev);
 	ev.device = o->device;
 	ev.reason = o->reason;
 	if (o->outcome != NULL) {
@@ -333,7 +292,7 @@ static int sub_append(struct audit_opts *o)
 		json_object_object_add(j, "org", json_object_new_string(o->org));
 		json_object_object_add(j, "seq", json_object_new_int64(seq));
 		json_object_object_add(j, "count", json_object_new_int64(o->count));
-		print_json(j);
+		cli_print_json(j);
 	} else if (o->count == 1) {
 		printf("org %s: recorded as seq %lld\n", o->org, seq);
 	} else {
@@ -360,7 +319,7 @@ static int sub_pubkey(struct audit_opts *o)
 		json_object_object_add(j, "pubkey", json_object_new_string(hex));
 		json_object_object_add(j, "key_id", json_object_new_string(id));
 		json_object_object_add(j, "key_file", json_object_new_string(conf_str(CONF_AUDIT_KEY_FILE)));
-		print_json(j);
+		cli_print_json(j);
 	} else {
 		puts(hex);
 	}
@@ -439,7 +398,7 @@ int cmd_audit(int argc, char **argv)
 	}
 	if (o.org == NULL)
 		o.org = conf_str(CONF_ORG);
-	if (s->needs_org && org_lookup(o.org, &o.org_id) < 0)
+	if (s->needs_org && cli_org_lookup(o.org, &o.org_id) < 0)
 		return 1;
 	return s->fn(&o);
 }

@@ -22,6 +22,10 @@ static const struct command {
 	{ "init",    cmd_init,    true,  "init                first organisation, admin user and admin token" },
 	{ "whoami",  cmd_whoami,  true,  "whoami [TOKEN]      who a token speaks for (default: $KVMGATE_TOKEN, then var/admin-token)" },
 	{ "audit",   cmd_audit,   true,  "audit ...           the audit chain: head, verify, export, checkpoint, append, pubkey" },
+	{ "token",   cmd_token,   true,  "token ...           API tokens: create, list, revoke (--org NAME, --json)" },
+	{ "user",    cmd_user,    true,  "user ...            members: add, list, set-role, disable, remove (--org NAME, --json)" },
+	{ "org",     cmd_org,     true,  "org ...             organisations: create, list (--json)" },
+	{ "device",  cmd_device,  true,  "device ...          devices: list, add, remove (--org NAME, --json)" },
 	{ "config",  cmd_config,  false, "config              list the environment variables and defaults" },
 	{ "version", cmd_version, false, "version             print the version" },
 };

@@ -3,7 +3,7 @@
  * GET/POST /api/v1/devices, GET/PATCH/DELETE /api/v1/devices/{id}.
  *
  * Credentials (username, password) are write-only: sealed together with
- * AES-256-GCM under the master key (shared/crypt.c), bound to the
+ * AES-256-GCM under the master key (shared/devcred.c), bound to the
  * organisation, and never part of a response; a device shows
  * has_credentials instead. The route step has already found {id} in the
  * caller's organisation (req->device).
@@ -12,14 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
 #include "db.h"
+#include "devcred.h"
 #include "fcgi.h"
 #include "log.h"
 
 #define LIST_DEFAULT 100
 #define LIST_MAX 500
-#define CRED_MAX 1024
 
 static const char *const kinds[] = { "nanokvm", "pikvm", "ami", "vnc", NULL };
 
@@ -60,68 +59,22 @@ static const char *member(json_object *o, const char *name)
 	return json_object_object_get_ex(o, name, &v) && v != NULL ? json_object_get_string(v) : NULL;
 }
 
-/* The master key, read once per process. Returns it, or NULL with the reason in why. */
-static const struct secret_key *master_key(char *why, size_t len)
-{
-	static struct secret_key key;
-	static bool loaded;
-
-	if (!loaded && secret_key_load(conf_str(CONF_MASTER_KEY), conf_str(CONF_MASTER_KEY_FILE),
-	                               &key, why, len) == 0)
-		loaded = true;
-	return loaded ? &key : NULL;
-}
-
-/* The additional data binding sealed credentials to their organisation. */
-static void cred_aad(long long org_id, char out[64])
-{
-	snprintf(out, 64, "kvmgate/device-credentials/v1/org=%lld", org_id);
-}
-
 /*
- * Seals {"username","password"} for org into hex strings nonce_hex and
- * ct_hex (freed by the caller) and the key id. Returns 0, or -1 after
- * answering 503 (no master key).
+ * Seals user and pass for the caller's organisation into *out (freed with
+ * devcred_sealed_cleanup). Returns 0, or -1 after answering 503 (no master
+ * key).
  */
 static int seal_credentials(struct request *req, const char *user, const char *pass,
-                            char **nonce_hex, char **ct_hex, char key_id[SECRET_KEY_ID_LEN + 1])
+                            struct devcred_sealed *out)
 {
-	const struct secret_key *k;
-	json_object *o = json_object_new_object();
-	uint8_t nonce[SECRET_NONCE_LEN], *ct;
-	const char *plain;
-	char aad[64], why[256];
-	size_t n;
-	int rc = -1;
+	char why[256];
 
-	if ((k = master_key(why, sizeof why)) == NULL) {
-		log_errx("device credentials cannot be sealed: %s", why);
-		resp_error(req, 503, "master_key_unavailable",
-		           "device credentials cannot be stored: the master key is unavailable");
-		json_object_put(o);
-		return -1;
-	}
-	json_object_object_add(o, "username", json_object_new_string(user ? user : ""));
-	json_object_object_add(o, "password", json_object_new_string(pass ? pass : ""));
-	plain = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	n = strlen(plain);
-	ct = xmalloc(n + SECRET_TAG_LEN);
-	cred_aad(req->who.org_id, aad);
-	if (secret_seal(k, aad, (const uint8_t *)plain, n, nonce, ct) == 0) {
-		*nonce_hex = xmalloc(2 * SECRET_NONCE_LEN + 1);
-		*ct_hex = xmalloc(2 * (n + SECRET_TAG_LEN) + 1);
-		hex_encode(nonce, SECRET_NONCE_LEN, *nonce_hex);
-		hex_encode(ct, n + SECRET_TAG_LEN, *ct_hex);
-		snprintf(key_id, SECRET_KEY_ID_LEN + 1, "%s", k->id);
-		rc = 0;
-	} else {
-		resp_error(req, 500, "internal", "the credentials could not be sealed");
-	}
-	explicit_bzero((char *)plain, n);
-	explicit_bzero(ct, n + SECRET_TAG_LEN);
-	free(ct);
-	json_object_put(o);
-	return rc;
+	if (devcred_seal(req->who.org_id, user, pass, out, why, sizeof why) == 0)
+		return 0;
+	log_errx("device credentials cannot be sealed: %s", why);
+	resp_error(req, 503, "master_key_unavailable",
+	           "device credentials cannot be stored: the master key is unavailable");
+	return -1;
 }
 
 /*
@@ -134,13 +87,10 @@ static int open_credentials(struct request *req, long long id, json_object **cre
 	static const char sql[] =
 		"SELECT encode(cred_nonce, 'hex'), encode(cred_ciphertext, 'hex'), cred_key_id "
 		"FROM devices WHERE id = $1 AND org_id = $2 AND cred_nonce IS NOT NULL";
-	const struct secret_key *k;
-	char ids[24], org[24], aad[64], why[256];
+	char ids[24], org[24], why[256];
 	const char *p[2] = { ids, org };
-	uint8_t nonce[SECRET_NONCE_LEN], *ct = NULL, *plain = NULL;
-	size_t n;
 	PGresult *r;
-	int rc = -1;
+	int rc = 0;
 
 	*creds = NULL;
 	snprintf(ids, sizeof ids, "%lld", id);
@@ -149,29 +99,12 @@ static int open_credentials(struct request *req, long long id, json_object **cre
 		db_unavailable_error(req);
 		return -1;
 	}
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return 0;
+	if (PQntuples(r) == 1 &&
+	    devcred_open(req->who.org_id, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+	                 PQgetvalue(r, 0, 2), creds, why, sizeof why) < 0) {
+		resp_error(req, 503, "master_key_unavailable", "%s", why);
+		rc = -1;
 	}
-	n = strlen(PQgetvalue(r, 0, 1)) / 2;
-	ct = xmalloc(n + 1);
-	plain = xmalloc(n + 1);
-	cred_aad(req->who.org_id, aad);
-	if ((k = master_key(why, sizeof why)) == NULL || strcmp(k->id, PQgetvalue(r, 0, 2)) != 0 ||
-	    hex_decode(PQgetvalue(r, 0, 0), SECRET_NONCE_LEN, nonce) < 0 ||
-	    hex_decode(PQgetvalue(r, 0, 1), n, ct) < 0 ||
-	    secret_open(k, aad, ct, n, nonce, plain) < 0) {
-		resp_error(req, 503, "master_key_unavailable", "the stored credentials cannot be "
-		           "opened with the current master key");
-		goto out;
-	}
-	plain[n - SECRET_TAG_LEN] = '\0';
-	*creds = json_tokener_parse((char *)plain);
-	rc = 0;
-out:
-	explicit_bzero(plain, n + 1);
-	free(plain);
-	free(ct);
 	PQclear(r);
 	return rc;
 }
@@ -270,7 +203,8 @@ int h_device_create(struct request *req)
 		"  decode($10, 'hex'), $11) "
 		"ON CONFLICT (org_id, name) DO NOTHING RETURNING id";
 	json_object *b, *tags;
-	char org[24], key_id[SECRET_KEY_ID_LEN + 1] = "", *nonce = NULL, *ct = NULL, id[24];
+	struct devcred_sealed sealed = { 0 };
+	char org[24], id[24];
 	const char *user, *pass, *p[11];
 	PGresult *r;
 
@@ -283,8 +217,7 @@ int h_device_create(struct request *req)
 	}
 	user = member(b, "username");
 	pass = member(b, "password");
-	if ((user != NULL || pass != NULL) &&
-	    seal_credentials(req, user, pass, &nonce, &ct, key_id) < 0)
+	if ((user != NULL || pass != NULL) && seal_credentials(req, user, pass, &sealed) < 0)
 		goto out;
 	snprintf(org, sizeof org, "%lld", req->who.org_id);
 	p[0] = org;
@@ -296,9 +229,9 @@ int h_device_create(struct request *req)
 	p[5] = member(b, "enabled");
 	p[6] = member(b, "screen_width");
 	p[7] = member(b, "screen_height");
-	p[8] = nonce;
-	p[9] = ct;
-	p[10] = nonce ? key_id : NULL;
+	p[8] = sealed.nonce_hex;
+	p[9] = sealed.ct_hex;
+	p[10] = sealed.nonce_hex ? sealed.key_id : NULL;
 	if ((r = db_query(sql, 11, p)) == NULL) {
 		db_unavailable_error(req);
 		goto out;
@@ -312,8 +245,7 @@ int h_device_create(struct request *req)
 	PQclear(r);
 	reply_device(req, 201, id);
 out:
-	free(nonce);
-	free(ct);
+	devcred_sealed_cleanup(&sealed);
 	json_object_put(b);
 	return 0;
 }
@@ -336,7 +268,8 @@ int h_device_update(struct request *req)
 		"  cred_key_id = CASE WHEN $10::boolean THEN $13 ELSE cred_key_id END "
 		"WHERE id = $1 AND org_id = $2";
 	json_object *b, *tags, *old = NULL;
-	char org[24], id[24], key_id[SECRET_KEY_ID_LEN + 1] = "", *nonce = NULL, *ct = NULL;
+	struct devcred_sealed sealed = { 0 };
+	char org[24], id[24];
 	const char *user, *pass, *p[13];
 	PGresult *r;
 
@@ -369,7 +302,7 @@ int h_device_update(struct request *req)
 		if (open_credentials(req, req->device.id, &old) < 0)
 			goto out;
 		if (seal_credentials(req, user ? user : member(old, "username"),
-		                     pass ? pass : member(old, "password"), &nonce, &ct, key_id) < 0)
+		                     pass ? pass : member(old, "password"), &sealed) < 0)
 			goto out;
 	}
 	p[0] = id;
@@ -382,10 +315,10 @@ int h_device_update(struct request *req)
 	p[6] = member(b, "enabled");
 	p[7] = member(b, "screen_width");
 	p[8] = member(b, "screen_height");
-	p[9] = nonce ? "true" : "false";
-	p[10] = nonce;
-	p[11] = ct;
-	p[12] = nonce ? key_id : NULL;
+	p[9] = sealed.nonce_hex ? "true" : "false";
+	p[10] = sealed.nonce_hex;
+	p[11] = sealed.ct_hex;
+	p[12] = sealed.nonce_hex ? sealed.key_id : NULL;
 	if ((r = db_query(sql, 13, p)) == NULL) {
 		db_unavailable_error(req);
 		goto out;
@@ -393,8 +326,7 @@ int h_device_update(struct request *req)
 	PQclear(r);
 	reply_device(req, 200, id);
 out:
-	free(nonce);
-	free(ct);
+	devcred_sealed_cleanup(&sealed);
 	json_object_put(old);
 	json_object_put(b);
 	return 0;

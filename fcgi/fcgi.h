@@ -596,6 +596,24 @@ int h_device_get(struct request *req);
 int h_device_update(struct request *req);
 int h_device_delete(struct request *req);
 
+/* ---- api_tokens.c: REST API tokens; the clear token shown once ------------ */
+
+extern const struct field token_fields[];
+int h_tokens_list(struct request *req);
+int h_token_create(struct request *req);
+int h_token_get(struct request *req);
+int h_token_delete(struct request *req);
+
+/* ---- api_users.c: REST members of the organisation, and the organisation -- */
+
+extern const struct field user_fields[];
+extern const struct field user_patch_fields[];
+int h_users_list(struct request *req);
+int h_user_create(struct request *req);
+int h_user_update(struct request *req);
+int h_user_delete(struct request *req);
+int h_org_get(struct request *req);
+
 /* ---- audit_api.c: the audit log of the caller's organisation ------------- */
 
 int h_audit_query(struct request *req);

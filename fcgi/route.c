@@ -23,6 +23,8 @@ static const char *const audit_params[] = {
 	"from", "to", "actor", "tool", "device", "outcome", "cursor", "limit", NULL,
 };
 
+static const char *const token_list_params[] = { "user", NULL };
+
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
 	  "health of PostgreSQL and the capture worker", NULL },
@@ -45,6 +47,30 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
 	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
 	  "remove a device", NULL },
+	{ "GET", "/api/v1/tokens", h_tokens_list, ROUTE_AUTH | ROUTE_AUDIT, token_list_params,
+	  AUTHZ_TOKENS_READ_OWN, "API tokens: one's own; every member's with tokens.manage_all "
+	  "(filter user); never a hash or a clear token", NULL },
+	{ "POST", "/api/v1/tokens", h_token_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_MANAGE_OWN, "create a token with equal or fewer rights than the caller's; "
+	  "201 shows the clear token, once", token_fields },
+	{ "GET", "/api/v1/tokens/{id}", h_token_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_READ_OWN, "one token (another member's: tokens.manage_all)", NULL },
+	{ "DELETE", "/api/v1/tokens/{id}", h_token_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_TOKENS_MANAGE_OWN, "revoke a token at once on every worker (another member's: "
+	  "tokens.manage_all)", NULL },
+	{ "GET", "/api/v1/users", h_users_list, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "the organisation's members with their roles", NULL },
+	{ "POST", "/api/v1/users", h_user_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "add a member (the user is created when new)", user_fields },
+	{ "PATCH", "/api/v1/users/{id}", h_user_update, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "change a member's role or disable the user; never the last "
+	  "org_admin (409)", user_patch_fields },
+	{ "DELETE", "/api/v1/users/{id}", h_user_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_USERS_MANAGE, "remove a member and its tokens in the organisation; never the "
+	  "last org_admin (409)", NULL },
+	{ "GET", "/api/v1/org", h_org_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	  AUTHZ_ORGS_MANAGE, "the caller's organisation (other organisations are created with "
+	  "the CLI: kvmgate org create)", NULL },
 	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
 	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
 	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,
@@ -237,7 +263,8 @@ static int match(struct request *req)
 	return -1;
 }
 
-/* Credentials in a request body: recorded as "[redacted]", whatever their name. */
+/* Device credentials in a device body: recorded as "[redacted]". Elsewhere a
+ * username names a member and is kept (audit_redact() still takes passwords). */
 static const char *const credential_keys[] = { "username", "password" };
 
 /*
@@ -260,7 +287,8 @@ static json_object *rest_args(const struct request *req)
 		                       json_object_new_string(req->params[i].value));
 	if (req->body_len > 0 && (body = json_tokener_parse(req->body)) != NULL) {
 		if (json_object_is_type(body, json_type_object)) {
-			for (size_t i = 0; i < ARRAY_LEN(credential_keys); i++)
+			for (size_t i = 0; i < ARRAY_LEN(credential_keys) &&
+			                   req->route->body == device_fields; i++)
 				if (json_object_object_get_ex(body, credential_keys[i], NULL))
 					json_object_object_add(body, credential_keys[i],
 					                       json_object_new_string("[redacted]"));

@@ -70,23 +70,57 @@ enum token_result token_lookup(const char *token, struct token_identity *out)
 int token_create(long long org_id, long long user_id, const char *name,
                  const char *scopes, char out[TOKEN_LEN + 1])
 {
+	struct token_spec s = { org_id, user_id, name, scopes, NULL, NULL };
+	long long id;
+
+	return token_insert(&s, out, &id);
+}
+
+int token_insert(const struct token_spec *s, char out[TOKEN_LEN + 1], long long *id)
+{
 	static const char sql[] =
-		"INSERT INTO api_tokens (org_id, user_id, name, shown, hash, scopes) "
-		"VALUES ($1, $2, $3, $4, $5, $6::text[])";
+		"INSERT INTO api_tokens (org_id, user_id, name, shown, hash, scopes, device_tag, "
+		"  expires_at) "
+		"VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8::timestamptz) RETURNING id";
 	uint8_t hash[TOKEN_HASH_LEN];
 	char org[24], user[24], shown[TOKEN_SHOWN_LEN + 1];
-	const char *params[6] = { org, user, name, shown, (const char *)hash, scopes };
-	const int lengths[6] = { 0, 0, 0, 0, TOKEN_HASH_LEN, 0 };
-	const int formats[6] = { 0, 0, 0, 0, 1, 0 };
+	const char *params[8] = { org, user, s->name, shown, (const char *)hash, s->scopes,
+	                          s->device_tag, s->expires_at };
+	const int lengths[8] = { 0, 0, 0, 0, TOKEN_HASH_LEN, 0, 0, 0 };
+	const int formats[8] = { 0, 0, 0, 0, 1, 0, 0, 0 };
 	PGresult *r;
 
 	token_generate(out, hash);
-	snprintf(org, sizeof org, "%lld", org_id);
-	snprintf(user, sizeof user, "%lld", user_id);
+	snprintf(org, sizeof org, "%lld", s->org_id);
+	snprintf(user, sizeof user, "%lld", s->user_id);
 	snprintf(shown, sizeof shown, "%.*s", TOKEN_SHOWN_LEN, out);
-	r = db_query_bin(sql, 6, params, lengths, formats);
-	if (r == NULL)
+	r = db_query_bin(sql, 8, params, lengths, formats);
+	if (r == NULL) {
+		explicit_bzero(out, TOKEN_LEN + 1);
 		return -1;
+	}
+	*id = atoll(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return 0;
+}
+
+int token_revoke(long long org_id, long long user_id, long long id)
+{
+	static const char sql[] =
+		"UPDATE api_tokens SET revoked_at = now() "
+		"WHERE id = $1 AND org_id = $2 AND ($3::bigint = 0 OR user_id = $3) "
+		"  AND revoked_at IS NULL RETURNING id";
+	char ids[24], org[24], user[24];
+	const char *p[3] = { ids, org, user };
+	PGresult *r;
+	int n;
+
+	snprintf(ids, sizeof ids, "%lld", id);
+	snprintf(org, sizeof org, "%lld", org_id);
+	snprintf(user, sizeof user, "%lld", user_id);
+	if ((r = db_query(sql, 3, p)) == NULL)
+		return -1;
+	n = PQntuples(r);
+	PQclear(r);
+	return n > 0;
 }

@@ -35,4 +35,26 @@ enum token_result token_lookup(const char *token, struct token_identity *out) MU
 int token_create(long long org_id, long long user_id, const char *name,
                  const char *scopes, char out[TOKEN_LEN + 1]) MUSTCHECK;
 
+/* What a new token is: the caller's strings, borrowed. */
+struct token_spec {
+	long long org_id, user_id;
+	const char *name;
+	const char *scopes;		/* "{read}", "{read,write}" */
+	const char *device_tag;		/* NULL: every device */
+	const char *expires_at;		/* a time PostgreSQL reads; NULL: never */
+};
+
+/*
+ * token_create() with a device tag and an expiry: writes the clear token
+ * into out and the new row's id into *id. Returns 0 or -1 (database error).
+ */
+int token_insert(const struct token_spec *s, char out[TOKEN_LEN + 1], long long *id) MUSTCHECK;
+
+/*
+ * Revokes token id of organisation org_id, of user user_id unless that is
+ * 0. Returns 1 when a live token was revoked, 0 when none matched, -1 on a
+ * database error. A caller inside the gateway then calls authcache_invalidate().
+ */
+int token_revoke(long long org_id, long long user_id, long long id) MUSTCHECK;
+
 #endif

@@ -294,6 +294,15 @@ POST /api/v1/devices
 GET /api/v1/devices/{id}
 PATCH /api/v1/devices/{id}
 DELETE /api/v1/devices/{id}
+GET /api/v1/tokens
+POST /api/v1/tokens
+GET /api/v1/tokens/{id}
+DELETE /api/v1/tokens/{id}
+GET /api/v1/users
+POST /api/v1/users
+PATCH /api/v1/users/{id}
+DELETE /api/v1/users/{id}
+GET /api/v1/org
 GET /api/v1/audit
 GET /api/v1/audit/head
 GET /api/v1/audit/integrity
@@ -328,6 +337,11 @@ allowed() {
 }
 # A device to act on for each call that may change or remove it.
 fresh_device() { sql "INSERT INTO devices (org_id, name, kind, base_url) VALUES ($org1, 'm-$RANDOM$RANDOM', 'vnc', 'vnc://10.9.9.9') RETURNING id"; }
+# fresh_token USER: the id of a new token of USER in $org1 (the caller's own, for the token routes).
+fresh_token() {
+  sql "INSERT INTO api_tokens (org_id, user_id, name, shown, hash, scopes)
+       VALUES ($org1, $1, 'cell', 'kvmg_cell', '\\x$(head -c 32 /dev/urandom | xxd -p -c 64)', '{read}') RETURNING id"
+}
 cells=0 bad=0
 ops=$(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] | select(.value["x-kvmgate-action"] != null and ($p | startswith("/api/"))) | "\(.key | ascii_upcase) \($p) \(.value["x-kvmgate-action"])"' "$a_var/openapi.json")
 for role in org_admin operator viewer auditor; do
@@ -335,10 +349,17 @@ for role in org_admin operator viewer auditor; do
     tok=${tokens[$role]}; scopes=read,write
     [ "$kind" = read ] && { tok=${tokens[$role-read]}; scopes=read; }
     while read -r m p action; do
-      id=$(fresh_device)
+      case "$p" in
+        /api/v1/tokens/*) id=$(fresh_token "${users[$role]}") ;;
+        /api/v1/users/*) id=$(member "$org1" "m-$RANDOM$RANDOM" viewer) ;;
+        *) id=$(fresh_device) ;;
+      esac
       path=${p//\{id\}/$id}
       data=()
       case "$m $p" in
+        "POST /api/v1/tokens") data=(--data-binary '{"name":"cell","scopes":["read"]}') ;;
+        "POST /api/v1/users") data=(--data-binary "{\"username\":\"n-$RANDOM$RANDOM\",\"role\":\"viewer\"}") ;;
+        "PATCH /api/v1/users/"*) data=(--data-binary '{"role":"operator"}') ;;
         "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$RANDOM$RANDOM\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
         "PATCH "*) data=(--data-binary '{"enabled":true}') ;;
       esac
