@@ -14,7 +14,7 @@ struct capture {
 	struct shm_store *frames;
 	int epoll_fd;
 	uint64_t started_mono_ns, started_wall_ns;
-	uint32_t sessions;	/* open device sessions */
+	uint32_t sessions;	/* device sessions not idle */
 };
 
 extern struct capture cap;
@@ -42,5 +42,146 @@ void ctl_server_close(void);
  * returns the reply's size. Separate from the socket so tests can drive it.
  */
 size_t ctl_handle(const void *msg, size_t n, void *reply);
+
+/* ---- session.c: one device session, its state machine and timers ---------- */
+
+/*
+ * States of a device session. Transitions (session.c's table is the truth):
+ *   idle -> connecting              on demand (session_ensure)
+ *   connecting -> authenticating    the driver reached the device and holds a login
+ *   authenticating -> streaming     the first frame arrived
+ *   connecting|authenticating|streaming -> backing_off   an error, or no frame in time
+ *   backing_off -> connecting       the backoff delay ran out and demand remains
+ *   any -> idle                     no demand for KVMGATE_SESSION_IDLE_MS
+ *   any -> failed                   a configuration error no retry can fix
+ *   failed -> connecting            on demand with a fresh configuration
+ */
+enum session_state {
+	SS_IDLE,
+	SS_CONNECTING,
+	SS_AUTHENTICATING,
+	SS_STREAMING,
+	SS_BACKING_OFF,
+	SS_FAILED,
+	SS__COUNT
+};
+
+/* Why a session is not streaming; values travel in control replies: never renumber. */
+enum session_error {
+	SE_NONE = 0,
+	SE_OFFLINE = 1,		/* cannot connect, or the connection broke */
+	SE_AUTH = 2,		/* the device refused the credentials */
+	SE_TIMEOUT = 3,		/* no answer or no frame in time */
+	SE_UNSUPPORTED = 4,	/* not something this device kind can do */
+	SE_PROTOCOL = 5,	/* the device answered something unexpected */
+	SE_CONFIG = 6,		/* missing credentials, bad URL, no free frame slot */
+	SE__COUNT
+};
+
+#define SESSION_URL_MAX 2048
+#define SESSION_USER_MAX 128
+#define SESSION_PASS_MAX 256
+
+/* What a session needs to reach its device; filled by devices.c. */
+struct device_cfg {
+	uint64_t id;
+	char kind[16];
+	char url[SESSION_URL_MAX + 1];
+	char username[SESSION_USER_MAX + 1];
+	char password[SESSION_PASS_MAX + 1];
+};
+
+struct session;
+
+/*
+ * A device kind: the session code calls only these. open starts connecting
+ * without blocking and reports back through session_authenticated,
+ * session_frame and session_error; close stops all of the session's I/O and
+ * frees s->drv (it is called on every way out, never twice). An operation
+ * a kind does not implement is NULL and answers SE_UNSUPPORTED.
+ */
+struct driver {
+	const char *kind;
+	int (*open)(struct session *s);		/* 0, or -1 after session_error */
+	void (*close)(struct session *s);
+	int (*key)(struct session *s, const char *keys);
+	int (*text)(struct session *s, const char *text);
+	int (*pointer)(struct session *s, int x, int y, unsigned buttons);
+	int (*power)(struct session *s, const char *action);
+	int (*media)(struct session *s, const char *image);
+	int (*info)(struct session *s, char *out, size_t outsz);
+};
+
+/* The driver table (drivers.c); NULL-terminated, with spare rows tests may fill. */
+#define DRIVERS_MAX 8
+extern const struct driver *drivers[DRIVERS_MAX];
+
+/* The driver of a device kind, or NULL when the kind has none. */
+const struct driver *driver_find(const char *kind);
+
+struct session {
+	struct watch timer;		/* timerfd: backoff, idle and frame deadlines */
+	struct session *next;
+	struct device_cfg cfg;
+	const struct driver *drv;
+	void *drv_state;		/* the driver's, freed by drv->close */
+	enum session_state state;
+	enum session_error last_error;
+	char last_why[128];
+	int slot;			/* frame slot, -1 while idle */
+	uint32_t attempts;		/* consecutive failures since the last frame */
+	uint64_t state_since_ns, demand_ns, last_frame_ns, retry_ns;
+	uint64_t frames;
+	char firmware[32];		/* what the device reported, "" until known */
+};
+
+/* Timing of every session; tests shorten it. */
+struct session_timing {
+	uint64_t idle_ns, frame_timeout_ns;
+	uint32_t backoff_first_ms, backoff_max_ms, jitter_pct;
+};
+extern struct session_timing session_timing;
+
+const char *session_state_name(enum session_state st);
+const char *session_error_name(enum session_error e);
+
+/*
+ * The backoff before retry number attempt (1 = first retry): backoff_first_ms
+ * doubling up to backoff_max_ms, then moved by up to +-jitter_pct % using
+ * rnd (any 32-bit random number). Pure, for tests.
+ */
+uint32_t session_backoff_ms(uint32_t attempt, uint32_t rnd);
+
+/*
+ * Records demand for the device cfg describes and returns its session,
+ * creating it and starting it if it is idle or failed (a failed session
+ * takes the new cfg). Never blocks. The session stays owned by session.c.
+ */
+struct session *session_ensure(const struct device_cfg *cfg);
+
+/* The session of device id, or NULL. */
+struct session *session_find(uint64_t device_id);
+
+/* Called by drivers: the device accepted the login; connecting -> authenticating. */
+void session_authenticated(struct session *s);
+
+/*
+ * Called by drivers with each complete frame: publishes it to the session's
+ * slot (info->capture_ns 0 = now) and moves to streaming. Returns 0 or -1.
+ */
+int session_frame(struct session *s, struct shm_frame_info *info, const void *bytes) MUSTCHECK;
+
+/*
+ * Called by drivers when the connection fails: closes the driver and backs
+ * off (or fails for SE_CONFIG). why is for logs and replies. The driver must
+ * not touch s->drv_state after this returns.
+ */
+void session_error(struct session *s, enum session_error e, const char *why);
+
+/* Evaluates the session's deadlines at now (the timerfd calls it; tests too). */
+void session_tick(struct session *s, uint64_t now);
+
+/* Closes every session (at exit). */
+void session_close_all(void);
 
 #endif

@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 	log_init("capture");
 	if (conf_load() < 0)
 		return 1;
+	session_timing.idle_ns = (uint64_t)conf_int(CONF_SESSION_IDLE_MS) * 1000000u;
+	session_timing.frame_timeout_ns = (uint64_t)conf_int(CONF_FRAME_TIMEOUT_MS) * 1000000u;
 	cap.started_mono_ns = now_mono_ns();
 	cap.started_wall_ns = now_wall_ns();
 	cap.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -88,6 +90,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	ctl_server_close();
+	session_close_all();
 	shm_close(cap.frames);
 	if (sig.w.fd >= 0)
 		close(sig.w.fd);
