@@ -5,6 +5,8 @@
 #ifndef KVMGATE_CAPTURE_H
 #define KVMGATE_CAPTURE_H
 
+#include <curl/curl.h>
+
 #include "ctl.h"
 #include "shm.h"
 #include "util.h"
@@ -25,9 +27,46 @@ struct watch {
 	void (*on_ready)(struct watch *w, uint32_t events);
 };
 
-/* Adds or removes a watch on cap.epoll_fd. Returns 0 or -1. */
+/* Adds, changes or removes a watch on cap.epoll_fd. Returns 0 or -1. */
 int watch_add(struct watch *w, uint32_t events) MUSTCHECK;
+int watch_mod(struct watch *w, uint32_t events) MUSTCHECK;
 void watch_del(struct watch *w);
+
+/*
+ * Frees a heap watch (already deleted from epoll) once the current batch of
+ * events is handled: a later event of the same batch may still point at it.
+ * Until then its on_ready is NULL and the loop skips it.
+ */
+void watch_free_later(struct watch *w);
+
+/* Frees the watches watch_free_later collected; the loop calls it after each batch. */
+void watch_reap(void);
+
+/*
+ * Waits up to timeout_ms for events on cap.epoll_fd and runs their watches,
+ * then reaps. Returns the number of events, or -1 on an epoll error.
+ */
+int loop_once(int timeout_ms);
+
+/* ---- http.c: libcurl multi, driven by the epoll loop ---------------------- */
+
+/* Called once when a transfer ends (result CURLE_OK or the error), outside libcurl. */
+typedef void (*http_done_fn)(void *arg, CURLcode result);
+
+/* Sets up the shared multi handle with its timerfd. Returns 0 or -1. */
+int http_init(void) MUSTCHECK;
+
+/* Removes every transfer (without calling done) and frees the multi handle. */
+void http_cleanup(void);
+
+/*
+ * Starts transfer e (configured by the caller, who keeps owning it); done
+ * is called with arg when it ends. Returns 0 or -1.
+ */
+int http_start(CURL *e, http_done_fn done, void *arg) MUSTCHECK;
+
+/* Stops transfer e if it runs (done is not called); e stays the caller's. */
+void http_stop(CURL *e);
 
 /* ---- ctl.c: the control socket server ------------------------------------ */
 

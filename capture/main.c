@@ -50,7 +50,6 @@ static int open_signals(void)
 
 int main(int argc, char **argv)
 {
-	struct epoll_event events[64];
 	int rc = 1;
 
 	log_init("capture");
@@ -70,27 +69,21 @@ int main(int argc, char **argv)
 		log_err("frame store %s", conf_str(CONF_SHM_NAME));
 		goto out;
 	}
-	if (open_signals() < 0 || ctl_server_open(conf_str(CONF_CAPTURE_SOCKET)) < 0)
+	if (http_init() < 0 || open_signals() < 0 || ctl_server_open(conf_str(CONF_CAPTURE_SOCKET)) < 0)
 		goto out;
 	log_info("ready: control socket %s, frame store %s (%lld slots)",
 	         conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME),
 	         conf_int(CONF_SHM_SLOTS));
 
-	while (!sig.stop) {
-		int n = epoll_wait(cap.epoll_fd, events, (int)ARRAY_LEN(events), 1000);
-		if (n < 0 && errno != EINTR) {
-			log_err("epoll_wait");
+	while (!sig.stop)
+		if (loop_once(1000) < 0)
 			goto out;
-		}
-		for (int i = 0; i < n; i++) {
-			struct watch *w = events[i].data.ptr;
-			w->on_ready(w, events[i].events);
-		}
-	}
 	rc = 0;
 out:
 	ctl_server_close();
 	session_close_all();
+	http_cleanup();
+	watch_reap();
 	shm_close(cap.frames);
 	if (sig.w.fd >= 0)
 		close(sig.w.fd);
