@@ -7,6 +7,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "ctl.h"
 #include "shm.h"
 #include "util.h"
@@ -222,5 +223,40 @@ void session_tick(struct session *s, uint64_t now);
 
 /* Closes every session (at exit). */
 void session_close_all(void);
+
+/* ---- mjpeg.c: multipart MJPEG parsing, JPEG headers ------------------------ */
+
+/*
+ * An incremental parser of a multipart/x-mixed-replace stream of JPEG parts
+ * (boundary "frame"). A part's size comes from its Content-Length header,
+ * or, when it has none, from the JPEG end marker FF D9. Bytes may arrive in
+ * any split. Owned by the caller: mjpeg_init (on a zeroed or an initialised
+ * parser: it restarts it) / mjpeg_cleanup.
+ */
+struct mjpeg {
+	struct buf acc;		/* bytes received and not yet consumed */
+	int st;			/* where in a part the parser is */
+	long long part_len;	/* Content-Length of the current part, -1 when none */
+	size_t scan;		/* bytes of the body already searched for FF D9 */
+	size_t max;		/* largest frame accepted */
+	uint64_t frames;
+	char why[96];		/* why mjpeg_feed failed */
+};
+
+/* Called with each complete part's bytes (valid during the call). Returns 0 or -1 to stop. */
+typedef int (*mjpeg_frame_fn)(void *arg, const uint8_t *jpeg, size_t len);
+
+void mjpeg_init(struct mjpeg *m, size_t max_frame);
+void mjpeg_cleanup(struct mjpeg *m);
+
+/*
+ * Feeds len bytes; calls fn for every part they complete. Returns 0, or -1
+ * with the reason in m->why (malformed stream, a part larger than max, or
+ * fn's refusal); the parser is then unusable until mjpeg_init.
+ */
+int mjpeg_feed(struct mjpeg *m, const void *data, size_t len, mjpeg_frame_fn fn, void *arg) MUSTCHECK;
+
+/* Reads width and height from a JPEG's SOF marker. Returns 0, or -1 when there is none. */
+int jpeg_size(const uint8_t *p, size_t len, uint32_t *width, uint32_t *height) MUSTCHECK;
 
 #endif
