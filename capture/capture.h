@@ -259,4 +259,18 @@ int mjpeg_feed(struct mjpeg *m, const void *data, size_t len, mjpeg_frame_fn fn,
 /* Reads width and height from a JPEG's SOF marker. Returns 0, or -1 when there is none. */
 int jpeg_size(const uint8_t *p, size_t len, uint32_t *width, uint32_t *height) MUSTCHECK;
 
+/* ---- drv_nanokvm.c: Sipeed NanoKVM ----------------------------------------- */
+
+extern const struct driver drv_nanokvm;
+
+/*
+ * The login password as the NanoKVM web UI sends it (protocols/nanokvm.md
+ * §2.2): AES-256-CBC under EVP_BytesToKey(MD5, the fixed passphrase, salt),
+ * "Salted__" + salt + ciphertext, base64, percent-encoded. salt_or_null
+ * (8 bytes) is for known-answer tests; NULL picks a random one. Writes a
+ * NUL-terminated string to out. Returns 0, or -1 when out is too small.
+ */
+int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
+                             size_t outsz) MUSTCHECK;
+
 #endif

@@ -7,6 +7,7 @@
 #include "capture.h"
 
 const struct driver *drivers[DRIVERS_MAX] = {
+	&drv_nanokvm,
 	NULL,
 };
 
