@@ -12,6 +12,8 @@
 #include "shm.h"
 #include "util.h"
 
+struct device_cfg;
+
 /* Process-wide state of the capture worker; one instance, in main.c. */
 struct capture {
 	struct shm_store *frames;
@@ -83,40 +85,13 @@ void ctl_server_close(void);
  */
 size_t ctl_handle(const void *msg, size_t n, void *reply);
 
+/* What CTL_SESSION_ENSURE loads devices with: device_load; tests put a fake here. */
+extern int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *status,
+                                char *why, size_t len);
+
 /* ---- session.c: one device session, its state machine and timers ---------- */
 
-/*
- * States of a device session. Transitions (session.c's table is the truth):
- *   idle -> connecting              on demand (session_ensure)
- *   connecting -> authenticating    the driver reached the device and holds a login
- *   authenticating -> streaming     the first frame arrived
- *   connecting|authenticating|streaming -> backing_off   an error, or no frame in time
- *   backing_off -> connecting       the backoff delay ran out and demand remains
- *   any -> idle                     no demand for KVMGATE_SESSION_IDLE_MS
- *   any -> failed                   a configuration error no retry can fix
- *   failed -> connecting            on demand with a fresh configuration
- */
-enum session_state {
-	SS_IDLE,
-	SS_CONNECTING,
-	SS_AUTHENTICATING,
-	SS_STREAMING,
-	SS_BACKING_OFF,
-	SS_FAILED,
-	SS__COUNT
-};
-
-/* Why a session is not streaming; values travel in control replies: never renumber. */
-enum session_error {
-	SE_NONE = 0,
-	SE_OFFLINE = 1,		/* cannot connect, or the connection broke */
-	SE_AUTH = 2,		/* the device refused the credentials */
-	SE_TIMEOUT = 3,		/* no answer or no frame in time */
-	SE_UNSUPPORTED = 4,	/* not something this device kind can do */
-	SE_PROTOCOL = 5,	/* the device answered something unexpected */
-	SE_CONFIG = 6,		/* missing credentials, bad URL, no free frame slot */
-	SE__COUNT
-};
+/* enum session_state and enum session_error travel in control replies: ctl.h. */
 
 #define SESSION_URL_MAX 2048
 #define SESSION_USER_MAX 128
@@ -181,9 +156,6 @@ struct session_timing {
 	uint32_t backoff_first_ms, backoff_max_ms, jitter_pct;
 };
 extern struct session_timing session_timing;
-
-const char *session_state_name(enum session_state st);
-const char *session_error_name(enum session_error e);
 
 /*
  * The backoff before retry number attempt (1 = first retry): backoff_first_ms
@@ -272,5 +244,16 @@ extern const struct driver drv_nanokvm;
  */
 int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
                              size_t outsz) MUSTCHECK;
+
+/* ---- devices.c: the capture worker's access to PostgreSQL ------------------ */
+
+/*
+ * Loads device id (kind, URL, enabled) with its credentials opened under
+ * the master key into *out. Returns 0, or -1 with *status CTL_ENODEVICE (no
+ * such device, disabled) or CTL_EUNAVAILABLE (database or master key) and
+ * the reason in why. out holds a password: the caller wipes it.
+ */
+int device_load(uint64_t id, struct device_cfg *out, enum ctl_status *status, char *why,
+                size_t len) MUSTCHECK;
 
 #endif

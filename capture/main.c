@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "conf.h"
+#include "db.h"
 #include "log.h"
 
 static struct {
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
 	log_init("capture");
 	if (conf_load() < 0)
 		return 1;
+	db_configure(conf_str(CONF_DATABASE_URL), conf_str(CONF_VAR_DIR), "kvmgate-capture");
 	session_timing.idle_ns = (uint64_t)conf_int(CONF_SESSION_IDLE_MS) * 1000000u;
 	session_timing.frame_timeout_ns = (uint64_t)conf_int(CONF_FRAME_TIMEOUT_MS) * 1000000u;
 	cap.started_mono_ns = now_mono_ns();
@@ -84,6 +86,7 @@ out:
 	session_close_all();
 	http_cleanup();
 	watch_reap();
+	db_close();
 	shm_close(cap.frames);
 	if (sig.w.fd >= 0)
 		close(sig.w.fd);

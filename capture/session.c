@@ -30,25 +30,6 @@ struct session_timing session_timing = {
 
 static struct session *sessions;
 
-static const char *const state_names[SS__COUNT] = {
-	[SS_IDLE] = "idle",
-	[SS_CONNECTING] = "connecting",
-	[SS_AUTHENTICATING] = "authenticating",
-	[SS_STREAMING] = "streaming",
-	[SS_BACKING_OFF] = "backing_off",
-	[SS_FAILED] = "failed",
-};
-
-static const char *const error_names[SE__COUNT] = {
-	[SE_NONE] = "none",
-	[SE_OFFLINE] = "device offline",
-	[SE_AUTH] = "authentication failed",
-	[SE_TIMEOUT] = "timeout",
-	[SE_UNSUPPORTED] = "unsupported by this device kind",
-	[SE_PROTOCOL] = "protocol error",
-	[SE_CONFIG] = "configuration error",
-};
-
 /* allowed[from][to]: every other transition is a bug, logged and refused. */
 static const bool allowed[SS__COUNT][SS__COUNT] = {
 	[SS_IDLE] = { [SS_CONNECTING] = true, [SS_FAILED] = true },
@@ -65,16 +46,6 @@ static const bool allowed[SS__COUNT][SS__COUNT] = {
 static bool is_live(enum session_state st)
 {
 	return st == SS_CONNECTING || st == SS_AUTHENTICATING || st == SS_STREAMING;
-}
-
-const char *session_state_name(enum session_state st)
-{
-	return (unsigned)st < SS__COUNT ? state_names[st] : "unknown";
-}
-
-const char *session_error_name(enum session_error e)
-{
-	return (unsigned)e < SE__COUNT ? error_names[e] : "unknown";
 }
 
 uint32_t session_backoff_ms(uint32_t attempt, uint32_t rnd)
@@ -99,7 +70,7 @@ static void session_set_state(struct session *s, enum session_state to, const ch
 
 	if (!allowed[from][to]) {
 		log_errx("device %llu: refused transition %s -> %s (%s)",
-		         (unsigned long long)s->cfg.id, state_names[from], state_names[to], why);
+		         (unsigned long long)s->cfg.id, session_state_name(from), session_state_name(to), why);
 		return;
 	}
 	s->state = to;
@@ -109,7 +80,7 @@ static void session_set_state(struct session *s, enum session_state to, const ch
 	else
 		cap.sessions -= is_live(from) || from == SS_BACKING_OFF;
 	log_info("device %llu: %s -> %s (%s)", (unsigned long long)s->cfg.id,
-	         state_names[from], state_names[to], why);
+	         session_state_name(from), session_state_name(to), why);
 }
 
 /* Arms the timerfd at the earliest deadline of the current state (none: disarmed). */
@@ -140,15 +111,15 @@ static void driver_stop(struct session *s)
 	s->drv_state = NULL;
 }
 
-/* Starts (or restarts) connecting: needs a slot and a driver for the kind. */
+/* Starts (or restarts) connecting: needs a driver for the kind and a slot. */
 static void session_connect(struct session *s, const char *why)
 {
-	if (s->slot < 0 && (s->slot = shm_slot_acquire(cap.frames, s->cfg.id)) < 0) {
-		session_error(s, SE_CONFIG, errno == ENOSPC ? "no free frame slot" : "frame slot");
-		return;
-	}
 	if ((s->drv = driver_find(s->cfg.kind)) == NULL) {
 		session_error(s, SE_UNSUPPORTED, "no driver for this device kind");
+		return;
+	}
+	if (s->slot < 0 && (s->slot = shm_slot_acquire(cap.frames, s->cfg.id)) < 0) {
+		session_error(s, SE_CONFIG, errno == ENOSPC ? "no free frame slot" : "frame slot");
 		return;
 	}
 	session_set_state(s, SS_CONNECTING, why);
@@ -259,7 +230,7 @@ void session_error(struct session *s, enum session_error e, const char *why)
 	s->last_error = e;
 	snprintf(s->last_why, sizeof s->last_why, "%s", why);
 	if (e == SE_CONFIG || e == SE_UNSUPPORTED) {
-		snprintf(msg, sizeof msg, "%s: %s", error_names[e], why);
+		snprintf(msg, sizeof msg, "%s: %s", session_error_name(e), why);
 		session_set_state(s, SS_FAILED, msg);
 		session_arm(s);
 		return;
