@@ -22,6 +22,7 @@ static const struct command {
 	{ "init",    cmd_init,    true,  "init                first organisation, admin user and admin token" },
 	{ "whoami",  cmd_whoami,  true,  "whoami [TOKEN]      who a token speaks for (default: $KVMGATE_TOKEN, then var/admin-token)" },
 	{ "audit",   cmd_audit,   true,  "audit ...           the audit chain: head, verify, export, checkpoint, append, pubkey" },
+	{ "capture", cmd_capture, false, "capture ...         a device's session and latest frame: status, frame --out FILE" },
 	{ "config",  cmd_config,  false, "config              list the environment variables and defaults" },
 	{ "version", cmd_version, false, "version             print the version" },
 };
