@@ -30,7 +30,7 @@ start_sim() {
     --time-scale 0.05 --fps 10 >"$work/$name.out" 2>"$work/$name.err" &
   sims+=($!)
   printf -v "${name}_pid" '%s' "$!"
-  for _ in $(seq 1 50); do grep -q "^listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
+  for _ in $(seq 1 50); do grep -qs "^listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
 }
 
 KVMGATE_FRAME_TIMEOUT_MS=3000 new_stack s || { not_ok "stack starts"; exit 1; }
@@ -72,6 +72,25 @@ frame "$c" "$work/c.jpg"
 check "wrong password: no frame, authentication failed" grep -q 'authentication failed: login refused: -2' <<<"$out"
 check "and the answer comes without waiting for the timeout" [ $((SECONDS - t0)) -lt 8 ]
 check "status: backing off" grep -q "^device $c: backing_off, .*error authentication failed" <<<"$(cli status --device "$c")"
+
+# The MCP tool get_screenshot: the same frames through a FastCGI worker.
+mcp=$s_url/mcp tok=$s_token sid= ver=2025-11-25
+# tool_error_says TEXT: the last tool result is an error whose text contains TEXT.
+tool_error_says() { [ "$(jqr .result.isError)" = true ] && grep -qF -- "$1" <<<"$(jqr '.result.content[0].text')"; }
+open_session
+tool get_screenshot '{"device":"kvm-b"}'
+check "get_screenshot: a text block and a JPEG image block" \
+  [ "$(jqc '[.result.isError, .result.content[0].type, .result.content[1].type, .result.content[1].mimeType]')" = '[false,"text","image","image/jpeg"]' ]
+check "the text names the device, size and capture time" grep -q '^kvm-b: 800x600 JPEG captured 20' <<<"$(jqr '.result.content[0].text')"
+jqr '.result.content[1].data' | base64 -d >"$work/mcp.jpg"
+check "the image is the device's 800x600 JPEG" grep -q 'JPEG image data.*800x600' <<<"$(file "$work/mcp.jpg")"
+tool get_screenshot "{\"device\":\"$a\",\"max_age_ms\":0}"
+check "by id, waiting for the next frame" grep -q '^kvm-a: 640x480 JPEG' <<<"$(jqr '.result.content[0].text')"
+tool get_screenshot '{"device":"kvm-c"}'
+check "wrong credentials: an error that says what to fix" \
+  tool_error_says "refused its stored username and password"
+tool get_screenshot '{"device":"no-such"}'
+check "unknown device: an error pointing to list_devices" tool_error_says "list_devices"
 
 # Unknown device.
 cli status --device 999999 >/dev/null 2>"$work/err"
