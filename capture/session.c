@@ -184,9 +184,10 @@ struct session *session_ensure(const struct device_cfg *cfg)
 		sessions = s;
 	}
 	s->demand_ns = now_mono_ns();
+	/* A live session keeps its configuration: cfg may even be &s->cfg. */
 	if (s->state == SS_IDLE || s->state == SS_FAILED) {
-		explicit_bzero(&s->cfg, sizeof s->cfg);
-		s->cfg = *cfg;
+		if (cfg != &s->cfg)
+			s->cfg = *cfg;
 		s->last_error = SE_NONE;
 		s->last_why[0] = '\0';
 		session_connect(s, "demand");
