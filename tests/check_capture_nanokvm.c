@@ -3,8 +3,8 @@
  * password recipe's known answer, then real sessions against the NanoKVM
  * simulator (build/<mode>/tests/sim-nanokvm, next to this program) on the
  * capture event loop: firmware without MJPEG Content-Length (2.2.0), with
- * it (2.4.x), cookie-only login (head); a wrong password; a device that
- * goes away and comes back.
+ * it (2.4.x), cookie-only login (head); a wrong password; a stream that
+ * stays silent (no HDMI signal); a device that goes away and comes back.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -45,7 +45,7 @@ static int free_port(void)
 }
 
 /* Starts the simulator on sim_port and waits for its "listening on" line. */
-static void sim_start(const char *firmware)
+static void sim_start_args(const char *firmware, const char *extra)
 {
 	char self[PATH_MAX], sim[PATH_MAX + 16], port[16], line[128];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -67,7 +67,7 @@ static void sim_start(const char *firmware)
 		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
 		execl(sim, sim, "--port", port, "--firmware", firmware, "--password", PASSWORD,
 		      "--width", "640", "--height", "480", "--time-scale", "0.05", "--fps", "10",
-		      (char *)NULL);
+		      extra, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -75,6 +75,11 @@ static void sim_start(const char *firmware)
 	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
 	ck_assert_msg(strstr(line, "listening on 127.0.0.1:") == line, "simulator said %s", line);
 	fclose(f);
+}
+
+static void sim_start(const char *firmware)
+{
+	sim_start_args(firmware, NULL);
 }
 
 static void sim_stop(void)
@@ -204,6 +209,23 @@ START_TEST(test_wrong_password)
 }
 END_TEST
 
+/* No HDMI signal: the stream is accepted and stays silent (§6.1); the frame deadline ends it. */
+START_TEST(test_silent_stream_times_out)
+{
+	struct device_cfg c = cfg(PASSWORD);
+	struct session *s;
+
+	session_timing.frame_timeout_ns = 1000000000ull;
+	sim_start_args("2.4.x", "--no-hdmi");
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_AUTHENTICATING, 3000));
+	ck_assert(run_until(s, SS_BACKING_OFF, 3000));
+	ck_assert_int_eq(s->last_error, SE_TIMEOUT);
+	ck_assert_str_eq(s->last_why, "no frame within 1000 ms");
+	ck_assert_uint_eq(shm_slot_seq(cap.frames, s->slot), 0);
+}
+END_TEST
+
 START_TEST(test_device_goes_away_and_back)
 {
 	struct device_cfg c = cfg(PASSWORD);
@@ -240,6 +262,7 @@ static Suite *nanokvm_suite(void)
 	tcase_add_test(tc, test_password_known_answer);
 	tcase_add_loop_test(tc, test_streams, 0, (int)(sizeof firmwares / sizeof firmwares[0]));
 	tcase_add_test(tc, test_wrong_password);
+	tcase_add_test(tc, test_silent_stream_times_out);
 	tcase_add_test(tc, test_device_goes_away_and_back);
 	suite_add_tcase(s, tc);
 	return s;
