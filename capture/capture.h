@@ -171,6 +171,13 @@ uint32_t session_backoff_ms(uint32_t attempt, uint32_t rnd);
  */
 struct session *session_ensure(const struct device_cfg *cfg);
 
+/*
+ * Gives a backing-off session the device as the database has it now: when
+ * it differs (new password, URL, kind), the next attempt uses it at once
+ * instead of waiting out the backoff. Other states ignore it.
+ */
+void session_update(struct session *s, const struct device_cfg *cfg);
+
 /* The session of device id, or NULL. */
 struct session *session_find(uint64_t device_id);
 

@@ -76,8 +76,8 @@ int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *s
 
 /*
  * Demand for a device: an idle or failed session is (re)opened with the
- * device as the database has it now; a live one only has its idle time
- * extended. Answers where the session stands, without waiting for it.
+ * device as the database has it now, a backing-off one takes it for its
+ * next attempt; a connected one only has its idle time extended. Answers where the session stands, without waiting for it.
  */
 static size_t on_session_ensure(const struct ctl_hdr *h, const void *payload, void *reply)
 {
@@ -90,9 +90,12 @@ static size_t on_session_ensure(const struct ctl_hdr *h, const void *payload, vo
 
 	memcpy(&req, payload, sizeof req);
 	s = session_find(req.device_id);
-	if (s == NULL || s->state == SS_IDLE || s->state == SS_FAILED) {
+	/* Between attempts the configuration is re-read: a fixed password is used at once. */
+	if (s == NULL || s->state == SS_IDLE || s->state == SS_FAILED || s->state == SS_BACKING_OFF) {
 		if (req.device_id == 0 || ctl_device_loader(req.device_id, &cfg, &st, why, sizeof why) < 0)
 			return reply_error(reply, h, st, why);
+		if (s != NULL)
+			session_update(s, &cfg);
 		s = session_ensure(&cfg);
 		explicit_bzero(&cfg, sizeof cfg);
 	} else {

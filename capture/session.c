@@ -197,6 +197,17 @@ struct session *session_ensure(const struct device_cfg *cfg)
 	return s;
 }
 
+void session_update(struct session *s, const struct device_cfg *cfg)
+{
+	if (s->state != SS_BACKING_OFF || memcmp(&s->cfg, cfg, sizeof *cfg) == 0)
+		return;
+	s->cfg = *cfg;
+	s->attempts = 0;
+	s->retry_ns = now_mono_ns();
+	log_info("device %llu: configuration changed; retrying now", (unsigned long long)s->cfg.id);
+	session_arm(s);
+}
+
 void session_authenticated(struct session *s)
 {
 	if (s->state == SS_CONNECTING)

@@ -177,6 +177,31 @@ START_TEST(test_backing_off_goes_idle)
 }
 END_TEST
 
+START_TEST(test_update_while_backing_off)
+{
+	struct device_cfg c = cfg_of(8, "fake"), fixed = c;
+	struct session *s;
+	uint64_t retry;
+
+	fake.fail_open = true;
+	s = session_ensure(&c);
+	ck_assert_int_eq(s->state, SS_BACKING_OFF);
+	retry = s->retry_ns;
+	session_update(s, &c);			/* unchanged: the backoff stands */
+	ck_assert_uint_eq(s->retry_ns, retry);
+	snprintf(fixed.password, sizeof fixed.password, "corrected");
+	session_update(s, &fixed);
+	ck_assert_uint_le(s->retry_ns, now_mono_ns());
+	ck_assert_uint_eq(s->attempts, 0);
+	fake.fail_open = false;
+	session_tick(s, now_mono_ns());
+	ck_assert_int_eq(s->state, SS_CONNECTING);
+	ck_assert_str_eq(s->cfg.password, "corrected");
+	session_update(s, &c);			/* connected: ignored */
+	ck_assert_str_eq(s->cfg.password, "corrected");
+}
+END_TEST
+
 START_TEST(test_unknown_kind_fails)
 {
 	struct device_cfg c = cfg_of(6, "teletype"), good = cfg_of(6, "fake");
@@ -242,6 +267,7 @@ static Suite *session_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_lifecycle);
 	tcase_add_test(tc, test_backing_off_goes_idle);
+	tcase_add_test(tc, test_update_while_backing_off);
 	tcase_add_test(tc, test_unknown_kind_fails);
 	tcase_add_test(tc, test_no_free_slot);
 	tcase_add_loop_test(tc, test_backoff_bounds, 0, (int)(sizeof backoff_cases / sizeof backoff_cases[0]));

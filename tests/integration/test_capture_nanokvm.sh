@@ -92,6 +92,12 @@ check "wrong credentials: an error that says what to fix" \
 tool get_screenshot '{"device":"no-such"}'
 check "unknown device: an error pointing to list_devices" tool_error_says "list_devices"
 
+# The password corrected over REST: used at the next attempt, without waiting out the backoff.
+http PATCH "$s_url/api/v1/devices/$c" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+  --data-binary '{"password":"pa55 +/=word"}'
+frame "$c" "$work/c.jpg"
+check "password corrected: frames" grep -q '^frame [0-9]* 800x600 ' <<<"$out"
+
 # Unknown device.
 cli status --device 999999 >/dev/null 2>"$work/err"
 check "unknown device: refused with a reason" grep -q 'no such device' "$work/err"
