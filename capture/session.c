@@ -203,6 +203,9 @@ void session_update(struct session *s, const struct device_cfg *cfg)
 		return;
 	s->cfg = *cfg;
 	s->attempts = 0;
+	/* The last error was about the old configuration: readers should wait for the new one. */
+	s->last_error = SE_NONE;
+	s->last_why[0] = '\0';
 	s->retry_ns = now_mono_ns();
 	log_info("device %llu: configuration changed; retrying now", (unsigned long long)s->cfg.id);
 	session_arm(s);

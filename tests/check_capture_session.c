@@ -193,6 +193,7 @@ START_TEST(test_update_while_backing_off)
 	session_update(s, &fixed);
 	ck_assert_uint_le(s->retry_ns, now_mono_ns());
 	ck_assert_uint_eq(s->attempts, 0);
+	ck_assert_int_eq(s->last_error, SE_NONE);	/* the old error said nothing of the new password */
 	fake.fail_open = false;
 	session_tick(s, now_mono_ns());
 	ck_assert_int_eq(s->state, SS_CONNECTING);
