@@ -4,7 +4,8 @@
  * simulator (build/<mode>/tests/sim-nanokvm, next to this program) on the
  * capture event loop: firmware without MJPEG Content-Length (2.2.0), with
  * it (2.4.x), cookie-only login (head); a wrong password; a stream that
- * stays silent (no HDMI signal); a device that goes away and comes back.
+ * stays silent (no HDMI signal); a device that goes away and comes back;
+ * a scripted device for the one re-login on 401.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -12,6 +13,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +254,83 @@ START_TEST(test_device_goes_away_and_back)
 }
 END_TEST
 
+/*
+ * A scripted device on a plain socket: answers the n-th request with
+ * script[n] (closing each connection) and records the request lines and
+ * cookies it saw.
+ */
+static const char *const relogin_script[] = {
+	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t1\"}}",
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
+	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t2\"}}",
+	"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"application\":\"2.4.3\"}}",
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
+};
+static char seen[8][160];
+
+static void *scripted_device(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	for (size_t i = 0; i < sizeof relogin_script / sizeof relogin_script[0]; i++) {
+		char req[8192], *cookie;
+		size_t n = 0;
+		ssize_t r;
+		int c = accept(fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		/* Headers, and a body of at most a few hundred bytes: one read after them suffices. */
+		while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
+			n += (size_t)r;
+			req[n] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL && (strncmp(req, "POST", 4) != 0 ||
+			    strstr(strstr(req, "\r\n\r\n"), "}") != NULL))
+				break;
+		}
+		req[n] = '\0';
+		cookie = strstr(req, "nano-kvm-token=");
+		snprintf(seen[i], sizeof seen[i], "%.*s %.20s", (int)strcspn(req, "\r"), req,
+		         cookie != NULL ? cookie : "-");
+		seen[i][strcspn(seen[i], "\r")] = '\0';
+		(void)!write(c, relogin_script[i], strlen(relogin_script[i]));
+		close(c);
+	}
+	return NULL;
+}
+
+/* A 401 after login: one new login and the step again; a second 401 in a row is an auth failure. */
+START_TEST(test_relogin_once_on_401)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct device_cfg c;
+	struct session *s;
+	pthread_t th;
+
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	sim_port = ntohs(a.sin_port);
+	c = cfg(PASSWORD);
+	ck_assert_int_eq(pthread_create(&th, NULL, scripted_device, (void *)(intptr_t)fd), 0);
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_BACKING_OFF, 5000));
+	shutdown(fd, SHUT_RDWR);	/* wakes the device's accept if the script was cut short */
+	pthread_join(th, NULL);
+	close(fd);
+	ck_assert_int_eq(s->last_error, SE_AUTH);
+	ck_assert_str_eq(s->last_why, "the device keeps refusing the token (401)");
+	ck_assert_str_eq(s->firmware, "2.4.3");
+	ck_assert_str_eq(seen[0], "POST /api/auth/login HTTP/1.1 -");
+	ck_assert_str_eq(seen[1], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t1");
+	ck_assert_str_eq(seen[2], "POST /api/auth/login HTTP/1.1 -");
+	ck_assert_str_eq(seen[3], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t2");
+	ck_assert_str_eq(seen[4], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2");
+}
+END_TEST
+
 static Suite *nanokvm_suite(void)
 {
 	Suite *s = suite_create("capture_nanokvm");
@@ -263,6 +342,7 @@ static Suite *nanokvm_suite(void)
 	tcase_add_loop_test(tc, test_streams, 0, (int)(sizeof firmwares / sizeof firmwares[0]));
 	tcase_add_test(tc, test_wrong_password);
 	tcase_add_test(tc, test_silent_stream_times_out);
+	tcase_add_test(tc, test_relogin_once_on_401);
 	tcase_add_test(tc, test_device_goes_away_and_back);
 	suite_add_tcase(s, tc);
 	return s;
