@@ -5,16 +5,21 @@
 #ifndef KVMGATE_CAPTURE_H
 #define KVMGATE_CAPTURE_H
 
+#include <curl/curl.h>
+
+#include "buf.h"
 #include "ctl.h"
 #include "shm.h"
 #include "util.h"
+
+struct device_cfg;
 
 /* Process-wide state of the capture worker; one instance, in main.c. */
 struct capture {
 	struct shm_store *frames;
 	int epoll_fd;
 	uint64_t started_mono_ns, started_wall_ns;
-	uint32_t sessions;	/* open device sessions */
+	uint32_t sessions;	/* device sessions not idle */
 };
 
 extern struct capture cap;
@@ -25,9 +30,46 @@ struct watch {
 	void (*on_ready)(struct watch *w, uint32_t events);
 };
 
-/* Adds or removes a watch on cap.epoll_fd. Returns 0 or -1. */
+/* Adds, changes or removes a watch on cap.epoll_fd. Returns 0 or -1. */
 int watch_add(struct watch *w, uint32_t events) MUSTCHECK;
+int watch_mod(struct watch *w, uint32_t events) MUSTCHECK;
 void watch_del(struct watch *w);
+
+/*
+ * Frees a heap watch (already deleted from epoll) once the current batch of
+ * events is handled: a later event of the same batch may still point at it.
+ * Until then its on_ready is NULL and the loop skips it.
+ */
+void watch_free_later(struct watch *w);
+
+/* Frees the watches watch_free_later collected; the loop calls it after each batch. */
+void watch_reap(void);
+
+/*
+ * Waits up to timeout_ms for events on cap.epoll_fd and runs their watches,
+ * then reaps. Returns the number of events, or -1 on an epoll error.
+ */
+int loop_once(int timeout_ms);
+
+/* ---- http.c: libcurl multi, driven by the epoll loop ---------------------- */
+
+/* Called once when a transfer ends (result CURLE_OK or the error), outside libcurl. */
+typedef void (*http_done_fn)(void *arg, CURLcode result);
+
+/* Sets up the shared multi handle with its timerfd. Returns 0 or -1. */
+int http_init(void) MUSTCHECK;
+
+/* Removes every transfer (without calling done) and frees the multi handle. */
+void http_cleanup(void);
+
+/*
+ * Starts transfer e (configured by the caller, who keeps owning it); done
+ * is called with arg when it ends. Returns 0 or -1.
+ */
+int http_start(CURL *e, http_done_fn done, void *arg) MUSTCHECK;
+
+/* Stops transfer e if it runs (done is not called); e stays the caller's. */
+void http_stop(CURL *e);
 
 /* ---- ctl.c: the control socket server ------------------------------------ */
 
@@ -42,5 +84,183 @@ void ctl_server_close(void);
  * returns the reply's size. Separate from the socket so tests can drive it.
  */
 size_t ctl_handle(const void *msg, size_t n, void *reply);
+
+/* What CTL_SESSION_ENSURE loads devices with: device_load; tests put a fake here. */
+extern int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *status,
+                                char *why, size_t len);
+
+/* ---- session.c: one device session, its state machine and timers ---------- */
+
+/* enum session_state and enum session_error travel in control replies: ctl.h. */
+
+#define SESSION_URL_MAX 2048
+#define SESSION_USER_MAX 128
+#define SESSION_PASS_MAX 256
+
+/* What a session needs to reach its device; filled by devices.c. */
+struct device_cfg {
+	uint64_t id;
+	char kind[16];
+	char url[SESSION_URL_MAX + 1];
+	char username[SESSION_USER_MAX + 1];
+	char password[SESSION_PASS_MAX + 1];
+};
+
+struct session;
+
+/*
+ * A device kind: the session code calls only these. open starts connecting
+ * without blocking and reports back through session_authenticated,
+ * session_frame and session_error; close stops all of the session's I/O and
+ * frees s->drv (it is called on every way out, never twice). An operation
+ * a kind does not implement is NULL and answers SE_UNSUPPORTED.
+ */
+struct driver {
+	const char *kind;
+	int (*open)(struct session *s);		/* 0, or -1 after session_error */
+	void (*close)(struct session *s);
+	int (*key)(struct session *s, const char *keys);
+	int (*text)(struct session *s, const char *text);
+	int (*pointer)(struct session *s, int x, int y, unsigned buttons);
+	int (*power)(struct session *s, const char *action);
+	int (*media)(struct session *s, const char *image);
+	int (*info)(struct session *s, char *out, size_t outsz);
+};
+
+/* The driver table (drivers.c); NULL-terminated, with spare rows tests may fill. */
+#define DRIVERS_MAX 8
+extern const struct driver *drivers[DRIVERS_MAX];
+
+/* The driver of a device kind, or NULL when the kind has none. */
+const struct driver *driver_find(const char *kind);
+
+struct session {
+	struct watch timer;		/* timerfd: backoff, idle and frame deadlines */
+	struct session *next;
+	struct device_cfg cfg;
+	const struct driver *drv;
+	void *drv_state;		/* the driver's, freed by drv->close */
+	enum session_state state;
+	enum session_error last_error;
+	char last_why[128];
+	int slot;			/* frame slot, -1 while idle */
+	uint32_t attempts;		/* consecutive failures since the last frame */
+	uint64_t state_since_ns, demand_ns, last_frame_ns, retry_ns;
+	uint64_t frames;
+	char firmware[32];		/* what the device reported, "" until known */
+};
+
+/* Timing of every session; tests shorten it. */
+struct session_timing {
+	uint64_t idle_ns, frame_timeout_ns;
+	uint32_t backoff_first_ms, backoff_max_ms, jitter_pct;
+};
+extern struct session_timing session_timing;
+
+/*
+ * The backoff before retry number attempt (1 = first retry): backoff_first_ms
+ * doubling up to backoff_max_ms, then moved by up to +-jitter_pct % using
+ * rnd (any 32-bit random number). Pure, for tests.
+ */
+uint32_t session_backoff_ms(uint32_t attempt, uint32_t rnd);
+
+/*
+ * Records demand for the device cfg describes and returns its session,
+ * creating it and starting it if it is idle or failed (a failed session
+ * takes the new cfg). Never blocks. The session stays owned by session.c.
+ */
+struct session *session_ensure(const struct device_cfg *cfg);
+
+/*
+ * Gives a backing-off session the device as the database has it now: when
+ * it differs (new password, URL, kind), the next attempt uses it at once
+ * instead of waiting out the backoff. Other states ignore it.
+ */
+void session_update(struct session *s, const struct device_cfg *cfg);
+
+/* The session of device id, or NULL. */
+struct session *session_find(uint64_t device_id);
+
+/* Called by drivers: the device accepted the login; connecting -> authenticating. */
+void session_authenticated(struct session *s);
+
+/*
+ * Called by drivers with each complete frame: publishes it to the session's
+ * slot (info->capture_ns 0 = now) and moves to streaming. Returns 0 or -1.
+ */
+int session_frame(struct session *s, struct shm_frame_info *info, const void *bytes) MUSTCHECK;
+
+/*
+ * Called by drivers when the connection fails: closes the driver and backs
+ * off (or fails for SE_CONFIG). why is for logs and replies. The driver must
+ * not touch s->drv_state after this returns.
+ */
+void session_error(struct session *s, enum session_error e, const char *why);
+
+/* Evaluates the session's deadlines at now (the timerfd calls it; tests too). */
+void session_tick(struct session *s, uint64_t now);
+
+/* Closes every session (at exit). */
+void session_close_all(void);
+
+/* ---- mjpeg.c: multipart MJPEG parsing, JPEG headers ------------------------ */
+
+/*
+ * An incremental parser of a multipart/x-mixed-replace stream of JPEG parts
+ * (boundary "frame"). A part's size comes from its Content-Length header,
+ * or, when it has none, from the JPEG end marker FF D9. Bytes may arrive in
+ * any split. Owned by the caller: mjpeg_init (on a zeroed or an initialised
+ * parser: it restarts it) / mjpeg_cleanup.
+ */
+struct mjpeg {
+	struct buf acc;		/* bytes received and not yet consumed */
+	int st;			/* where in a part the parser is */
+	long long part_len;	/* Content-Length of the current part, -1 when none */
+	size_t scan;		/* bytes of the body already searched for FF D9 */
+	size_t max;		/* largest frame accepted */
+	uint64_t frames;
+	char why[96];		/* why mjpeg_feed failed */
+};
+
+/* Called with each complete part's bytes (valid during the call). Returns 0 or -1 to stop. */
+typedef int (*mjpeg_frame_fn)(void *arg, const uint8_t *jpeg, size_t len);
+
+void mjpeg_init(struct mjpeg *m, size_t max_frame);
+void mjpeg_cleanup(struct mjpeg *m);
+
+/*
+ * Feeds len bytes; calls fn for every part they complete. Returns 0, or -1
+ * with the reason in m->why (malformed stream, a part larger than max, or
+ * fn's refusal); the parser is then unusable until mjpeg_init.
+ */
+int mjpeg_feed(struct mjpeg *m, const void *data, size_t len, mjpeg_frame_fn fn, void *arg) MUSTCHECK;
+
+/* Reads width and height from a JPEG's SOF marker. Returns 0, or -1 when there is none. */
+int jpeg_size(const uint8_t *p, size_t len, uint32_t *width, uint32_t *height) MUSTCHECK;
+
+/* ---- drv_nanokvm.c: Sipeed NanoKVM ----------------------------------------- */
+
+extern const struct driver drv_nanokvm;
+
+/*
+ * The login password as the NanoKVM web UI sends it (protocols/nanokvm.md
+ * §2.2): AES-256-CBC under EVP_BytesToKey(MD5, the fixed passphrase, salt),
+ * "Salted__" + salt + ciphertext, base64, percent-encoded. salt_or_null
+ * (8 bytes) is for known-answer tests; NULL picks a random one. Writes a
+ * NUL-terminated string to out. Returns 0, or -1 when out is too small.
+ */
+int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
+                             size_t outsz) MUSTCHECK;
+
+/* ---- devices.c: the capture worker's access to PostgreSQL ------------------ */
+
+/*
+ * Loads device id (kind, URL, enabled) with its credentials opened under
+ * the master key into *out. Returns 0, or -1 with *status CTL_ENODEVICE (no
+ * such device, disabled) or CTL_EUNAVAILABLE (database or master key) and
+ * the reason in why. out holds a password: the caller wipes it.
+ */
+int device_load(uint64_t id, struct device_cfg *out, enum ctl_status *status, char *why,
+                size_t len) MUSTCHECK;
 
 #endif

@@ -71,10 +71,52 @@ static size_t on_stats(const struct ctl_hdr *h, const void *payload, void *reply
 	return reply_hdr(reply, h, CTL_STATS_REPLY, CTL_OK, &r, sizeof r);
 }
 
+int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *status,
+                         char *why, size_t len) = device_load;
+
+/*
+ * Demand for a device: an idle or failed session is (re)opened with the
+ * device as the database has it now, a backing-off one takes it for its
+ * next attempt; a connected one only has its idle time extended. Answers where the session stands, without waiting for it.
+ */
+static size_t on_session_ensure(const struct ctl_hdr *h, const void *payload, void *reply)
+{
+	struct ctl_session_ensure req;
+	struct ctl_session_reply r = { 0 };
+	struct device_cfg cfg;
+	enum ctl_status st = CTL_ENODEVICE;
+	struct session *s;
+	char why[160] = "no such device";
+
+	memcpy(&req, payload, sizeof req);
+	s = session_find(req.device_id);
+	/* Between attempts the configuration is re-read: a fixed password is used at once. */
+	if (s == NULL || s->state == SS_IDLE || s->state == SS_FAILED || s->state == SS_BACKING_OFF) {
+		if (req.device_id == 0 || ctl_device_loader(req.device_id, &cfg, &st, why, sizeof why) < 0)
+			return reply_error(reply, h, st, why);
+		if (s != NULL)
+			session_update(s, &cfg);
+		s = session_ensure(&cfg);
+		explicit_bzero(&cfg, sizeof cfg);
+	} else {
+		s = session_ensure(&s->cfg);
+	}
+	r.device_id = s->cfg.id;
+	r.slot = s->slot;
+	r.frame_seq = s->slot >= 0 ? shm_slot_seq(cap.frames, s->slot) : 0;
+	r.state = s->state;
+	r.error = s->last_error;
+	r.attempts = s->attempts;
+	snprintf(r.why, sizeof r.why, "%s", s->last_why);
+	snprintf(r.firmware, sizeof r.firmware, "%s", s->firmware);
+	return reply_hdr(reply, h, CTL_SESSION_REPLY, CTL_OK, &r, sizeof r);
+}
+
 /* Requests this side answers; replies and unknown types are refused. */
 static const ctl_fn handlers[CTL__TYPES] = {
 	[CTL_PING] = on_ping,
 	[CTL_STATS] = on_stats,
+	[CTL_SESSION_ENSURE] = on_session_ensure,
 };
 
 size_t ctl_handle(const void *msg, size_t n, void *reply)

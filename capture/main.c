@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "conf.h"
+#include "db.h"
 #include "log.h"
 
 static struct {
@@ -50,12 +51,14 @@ static int open_signals(void)
 
 int main(int argc, char **argv)
 {
-	struct epoll_event events[64];
 	int rc = 1;
 
 	log_init("capture");
 	if (conf_load() < 0)
 		return 1;
+	db_configure(conf_str(CONF_DATABASE_URL), conf_str(CONF_VAR_DIR), "kvmgate-capture");
+	session_timing.idle_ns = (uint64_t)conf_int(CONF_SESSION_IDLE_MS) * 1000000u;
+	session_timing.frame_timeout_ns = (uint64_t)conf_int(CONF_FRAME_TIMEOUT_MS) * 1000000u;
 	cap.started_mono_ns = now_mono_ns();
 	cap.started_wall_ns = now_wall_ns();
 	cap.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -68,26 +71,22 @@ int main(int argc, char **argv)
 		log_err("frame store %s", conf_str(CONF_SHM_NAME));
 		goto out;
 	}
-	if (open_signals() < 0 || ctl_server_open(conf_str(CONF_CAPTURE_SOCKET)) < 0)
+	if (http_init() < 0 || open_signals() < 0 || ctl_server_open(conf_str(CONF_CAPTURE_SOCKET)) < 0)
 		goto out;
 	log_info("ready: control socket %s, frame store %s (%lld slots)",
 	         conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME),
 	         conf_int(CONF_SHM_SLOTS));
 
-	while (!sig.stop) {
-		int n = epoll_wait(cap.epoll_fd, events, (int)ARRAY_LEN(events), 1000);
-		if (n < 0 && errno != EINTR) {
-			log_err("epoll_wait");
+	while (!sig.stop)
+		if (loop_once(1000) < 0)
 			goto out;
-		}
-		for (int i = 0; i < n; i++) {
-			struct watch *w = events[i].data.ptr;
-			w->on_ready(w, events[i].events);
-		}
-	}
 	rc = 0;
 out:
 	ctl_server_close();
+	session_close_all();
+	http_cleanup();
+	watch_reap();
+	db_close();
 	shm_close(cap.frames);
 	if (sig.w.fd >= 0)
 		close(sig.w.fd);

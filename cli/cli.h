@@ -16,6 +16,8 @@ int cmd_init(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
 /* kvmgate audit <head|verify|export|checkpoint|append|pubkey> (audit.c). */
 int cmd_audit(int argc, char **argv);
+/* kvmgate capture <status|frame> --device ID: the capture worker's view of a device (capture.c). */
+int cmd_capture(int argc, char **argv);
 
 /* kvmgate token|user|org (identity.c): API tokens, members, organisations. */
 int cmd_token(int argc, char **argv);

@@ -26,6 +26,7 @@ static const struct command {
 	{ "user",    cmd_user,    true,  "user ...            members: add, list, set-role, disable, remove (--org NAME, --json)" },
 	{ "org",     cmd_org,     true,  "org ...             organisations: create, list (--json)" },
 	{ "device",  cmd_device,  true,  "device ...          devices: list, add, remove (--org NAME, --json)" },
+	{ "capture", cmd_capture, false, "capture ...         a device's session and latest frame: status, frame --out FILE" },
 	{ "config",  cmd_config,  false, "config              list the environment variables and defaults" },
 	{ "version", cmd_version, false, "version             print the version" },
 };

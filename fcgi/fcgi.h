@@ -347,6 +347,7 @@ struct mcp_call {
 	bool can_stream;		/* the client accepts text/event-stream */
 	bool streaming;			/* the response is an event stream (stream.c) */
 	char error[256];		/* message of the error a handler returns */
+	struct device_ref device;	/* the device of a tool with .device set */
 };
 
 /*
@@ -476,6 +477,9 @@ struct tool {
 	bool streams;			/* answers as an event stream when the client
 					 * accepts one: it logs, asks the client or is
 					 * long enough to cancel */
+	bool device;			/* its required argument "device" (name or id)
+					 * is found, authorised for the token and named
+					 * in the audit event before fn runs: c->device */
 	tool_fn *fn;
 };
 
@@ -535,6 +539,10 @@ void tool_content(struct tool_result *res, json_object *block);
  */
 int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
                 struct tool_result *res, bool *yes);
+
+/* ---- tools_console.c: screens ---------------------------------------------- */
+
+tool_fn tool_get_screenshot;
 
 /* ---- tools_server.c: tools about the gateway itself ---------------------- */
 

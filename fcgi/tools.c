@@ -156,6 +156,32 @@ static const struct tool builtin[] = {
 		.action = AUTHZ_AUDIT_READ,
 		.fn = tool_get_audit_chain_head,
 	},
+	{
+		.name = "get_screenshot",
+		.title = "Screenshot",
+		.description =
+			"The current screen of a device as a JPEG image, with its size and capture "
+			"time. A frame at most max_age_ms old is returned at once; otherwise the "
+			"call waits up to 10 s for the next one. The first call for a device opens "
+			"its video session, which can take a few seconds. Coordinates of later "
+			"mouse actions are pixels of this image.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"max_age_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
+				               "description": "accept a frame this old (default 1000)"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_CONSOLE_READ,
+		.device = true,
+		.fn = tool_get_screenshot,
+	},
 };
 
 #define MAX_TOOLS 128
@@ -648,6 +674,43 @@ static const char *first_text(const struct tool_result *res)
 }
 
 /*
+ * For a tool with .device: finds args.device in the caller's organisation
+ * into c->device, names it in the audit event and checks action on it (the
+ * token's device tag). Returns 0, or -1 with res saying what to change and
+ * the record finished.
+ */
+static int find_device(struct mcp_call *c, json_object *args, struct audited *au,
+                       enum authz_action action, struct tool_result *res)
+{
+	json_object *v;
+	const char *ref = json_object_object_get_ex(args, "device", &v) ? json_object_get_string(v) : "";
+	enum audit_outcome outcome = AUDIT_ERROR;
+	char why[512];
+	int found = device_find(&c->req->who, ref, &c->device);
+
+	if (found < 0) {
+		snprintf(why, sizeof why, "The device could not be looked up because the database is "
+		         "unavailable; try again in a few seconds.");
+	} else if (found > 0) {
+		snprintf(why, sizeof why, "There is no device '%.100s' in your organisation; "
+		         "list_devices shows the names and ids you can use.", ref);
+	} else {
+		audited_device(au, &c->device);
+		if (authz_check(&c->req->who, action, &c->device, why, sizeof why) < 0)
+			outcome = AUDIT_DENIED;
+		else if (!c->device.enabled)
+			snprintf(why, sizeof why, "The device '%s' is disabled; an administrator can "
+			         "enable it.", c->device.name);
+		else
+			return 0;
+	}
+	tool_fail(res, "%s", why);
+	if (audited_end(au, outcome, why) < 0)
+		log_warnx("a refused call about a device is not in the audit log");
+	return -1;
+}
+
+/*
  * The one path of a tools/call of tool i: the authorisation step, the
  * argument checks, the audit events (a write's intent committed before its
  * handler runs, the outcome after; a read's one event before its result is
@@ -677,6 +740,8 @@ static int run_tool(struct mcp_call *c, int i, json_object *args, struct tool_re
 			log_warnx("a refused call of %s is not in the audit log", t->name);
 		return RPC_OK;
 	}
+	if (t->device && find_device(c, args, &au, t->action, res) < 0)
+		return RPC_OK;
 	if (write && audited_intent(&au) < 0) {
 		tool_fail(res, AUDIT_NOT_DONE);
 		return RPC_OK;

@@ -19,6 +19,8 @@ struct buf {
 void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Makes room for extra more bytes after len (and the NUL); len does not change. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_reset(struct buf *b);	/* empties, keeps the memory */
 void buf_free(struct buf *b);	/* releases the memory; the buf is reusable */
 

@@ -69,6 +69,11 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"32-byte key (hex) sealing device credentials (AES-256-GCM); `kvmgate init` creates it 0600" },
 	[CONF_MASTER_KEY] = { "KVMGATE_MASTER_KEY", CONF_STRING, "", 0, 0,
 		"the master key itself (64 hex digits or base64), instead of the file" },
+	[CONF_SESSION_IDLE_MS] = { "KVMGATE_SESSION_IDLE_MS", CONF_INT, "60000", 100, 86400000,
+		"how long (ms) the capture worker keeps a device session open after the last demand" },
+	[CONF_FRAME_TIMEOUT_MS] = { "KVMGATE_FRAME_TIMEOUT_MS", CONF_INT, "10000", 100, 600000,
+		"how long (ms) a device session may go without a frame (including connecting) "
+		"before it is dropped and retried with backoff" },
 };
 
 static char *values[CONF__COUNT];

@@ -33,6 +33,13 @@ int token_hash(const char *token, uint8_t hash[TOKEN_HASH_LEN]) MUSTCHECK;
 #define SECRET_TAG_LEN 16
 #define SECRET_KEY_ID_LEN 8		/* hex characters */
 
+/*
+ * The additional data binding a device's sealed credentials to its
+ * organisation (printf format, one long long: the organisation id).
+ * Whoever seals and whoever opens must use the same.
+ */
+#define SECRET_DEVICE_AAD_FMT "kvmgate/device-credentials/v1/org=%lld"
+
 /* The master key: 32 bytes, never stored in the database; its id is. */
 struct secret_key {
 	uint8_t key[SECRET_KEY_LEN];

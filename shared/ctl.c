@@ -22,7 +22,40 @@ static const struct ctl_type_row {
 	[CTL_STATS_REPLY] = { "stats_reply", sizeof(struct ctl_stats_reply),
 	                      sizeof(struct ctl_stats_reply) },
 	[CTL_ERROR]       = { "error", 1, 512 },
+	[CTL_SESSION_ENSURE] = { "session_ensure", sizeof(struct ctl_session_ensure),
+	                         sizeof(struct ctl_session_ensure) },
+	[CTL_SESSION_REPLY] = { "session_reply", sizeof(struct ctl_session_reply),
+	                        sizeof(struct ctl_session_reply) },
 };
+
+static const char *const state_names[SS__COUNT] = {
+	[SS_IDLE] = "idle",
+	[SS_CONNECTING] = "connecting",
+	[SS_AUTHENTICATING] = "authenticating",
+	[SS_STREAMING] = "streaming",
+	[SS_BACKING_OFF] = "backing_off",
+	[SS_FAILED] = "failed",
+};
+
+static const char *const error_names[SE__COUNT] = {
+	[SE_NONE] = "none",
+	[SE_OFFLINE] = "device offline",
+	[SE_AUTH] = "authentication failed",
+	[SE_TIMEOUT] = "timeout",
+	[SE_UNSUPPORTED] = "unsupported by this device kind",
+	[SE_PROTOCOL] = "protocol error",
+	[SE_CONFIG] = "configuration error",
+};
+
+const char *session_state_name(uint32_t st)
+{
+	return st < SS__COUNT ? state_names[st] : "unknown";
+}
+
+const char *session_error_name(uint32_t e)
+{
+	return e < SE__COUNT ? error_names[e] : "unknown";
+}
 
 const char *ctl_type_name(uint32_t type)
 {
@@ -44,6 +77,13 @@ enum ctl_status ctl_check(const void *msg, size_t n)
 		return CTL_EBADMSG;
 	if (h.type == CTL_ERROR && ((const char *)msg)[n - 1] != '\0')
 		return CTL_EBADMSG;
+	if (h.type == CTL_SESSION_REPLY) {
+		struct ctl_session_reply r;
+		memcpy(&r, (const char *)msg + sizeof h, sizeof r);
+		if (memchr(r.why, '\0', sizeof r.why) == NULL ||
+		    memchr(r.firmware, '\0', sizeof r.firmware) == NULL)
+			return CTL_EBADMSG;
+	}
 	return CTL_OK;
 }
 

@@ -30,6 +30,8 @@ enum ctl_type {
 	CTL_STATS,		/* -> CTL_STATS_REPLY */
 	CTL_STATS_REPLY,
 	CTL_ERROR,		/* payload: a NUL-terminated reason */
+	CTL_SESSION_ENSURE,	/* -> CTL_SESSION_REPLY, or CTL_ERROR */
+	CTL_SESSION_REPLY,
 	CTL__TYPES
 };
 
@@ -38,6 +40,61 @@ enum ctl_status {
 	CTL_EVERSION = 1,	/* peer speaks another protocol version */
 	CTL_EBADMSG = 2,	/* unknown type or size out of bounds */
 	CTL_EINTERNAL = 3,
+	CTL_ENODEVICE = 4,	/* no such device, or it is disabled */
+	CTL_EUNAVAILABLE = 5,	/* the database or the master key is unavailable */
+};
+/*
+ * States of a device session. Transitions (session.c's table is the truth):
+ *   idle -> connecting              on demand (session_ensure)
+ *   connecting -> authenticating    the driver reached the device and holds a login
+ *   authenticating -> streaming     the first frame arrived
+ *   connecting|authenticating|streaming -> backing_off   an error, or no frame in time
+ *   backing_off -> connecting       the backoff delay ran out and demand remains
+ *   any -> idle                     no demand for KVMGATE_SESSION_IDLE_MS
+ *   any -> failed                   a configuration error no retry can fix
+ *   failed -> connecting            on demand with a fresh configuration
+ */
+enum session_state {
+	SS_IDLE,
+	SS_CONNECTING,
+	SS_AUTHENTICATING,
+	SS_STREAMING,
+	SS_BACKING_OFF,
+	SS_FAILED,
+	SS__COUNT
+};
+
+/* Why a session is not streaming; values travel in control replies: never renumber. */
+enum session_error {
+	SE_NONE = 0,
+	SE_OFFLINE = 1,		/* cannot connect, or the connection broke */
+	SE_AUTH = 2,		/* the device refused the credentials */
+	SE_TIMEOUT = 3,		/* no answer or no frame in time */
+	SE_UNSUPPORTED = 4,	/* not something this device kind can do */
+	SE_PROTOCOL = 5,	/* the device answered something unexpected */
+	SE_CONFIG = 6,		/* missing credentials, bad URL, no free frame slot */
+	SE__COUNT
+};
+
+/*
+ * Demand for a device's frames: the capture worker loads the device and its
+ * sealed credentials from PostgreSQL itself (credentials never travel on the
+ * socket), opens the session if it is idle or failed, keeps it open for the
+ * idle period, and answers at once with where it stands.
+ */
+struct ctl_session_ensure {
+	uint64_t device_id;
+};
+
+struct ctl_session_reply {
+	uint64_t device_id;
+	uint64_t frame_seq;	/* latest sequence number in the slot; 0: none yet */
+	int32_t slot;		/* frame slot, -1 when the session has none */
+	uint32_t state;		/* enum session_state */
+	uint32_t error;		/* enum session_error: why it is not streaming */
+	uint32_t attempts;	/* consecutive failed attempts */
+	char why[128];		/* the last error in words, NUL-terminated */
+	char firmware[32];	/* what the device reported, "" until known */
 };
 
 struct ctl_pong {
@@ -53,6 +110,10 @@ struct ctl_stats_reply {
 	uint32_t slots_total, slots_used;
 	uint32_t pad;
 };
+
+/* Names of session states and errors, for logs and replies; "unknown" otherwise. */
+const char *session_state_name(uint32_t st);
+const char *session_error_name(uint32_t e);
 
 /* Name of a message type for logs; "unknown" for anything else. */
 const char *ctl_type_name(uint32_t type);

@@ -24,7 +24,7 @@ static const struct secret_key *master_key(char *why, size_t len)
 /* The additional data binding sealed credentials to their organisation. */
 static void cred_aad(long long org_id, char out[64])
 {
-	snprintf(out, 64, "kvmgate/device-credentials/v1/org=%lld", org_id);
+	snprintf(out, 64, SECRET_DEVICE_AAD_FMT, org_id);
 }
 
 int devcred_seal(long long org_id, const char *user, const char *pass,

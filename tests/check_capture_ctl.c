@@ -70,6 +70,14 @@ static const struct {
 	{ "pong exact",           CTL_VERSION, CTL_PONG, sizeof(struct ctl_pong),
 	                          sizeof(struct ctl_pong), CTL_OK },
 	{ "error without NUL",    CTL_VERSION, CTL_ERROR, 3, 3, CTL_EBADMSG },
+	{ "ensure exact",         CTL_VERSION, CTL_SESSION_ENSURE, 8, 8, CTL_OK },
+	{ "ensure short",         CTL_VERSION, CTL_SESSION_ENSURE, 4, 4, CTL_EBADMSG },
+	{ "ensure long",          CTL_VERSION, CTL_SESSION_ENSURE, 16, 16, CTL_EBADMSG },
+	{ "ensure empty",         CTL_VERSION, CTL_SESSION_ENSURE, 0, 0, CTL_EBADMSG },
+	{ "session reply short",  CTL_VERSION, CTL_SESSION_REPLY, 24, 24, CTL_EBADMSG },
+	/* The payload is all 'x': its strings have no NUL. */
+	{ "session reply, strings unterminated", CTL_VERSION, CTL_SESSION_REPLY,
+	  sizeof(struct ctl_session_reply), sizeof(struct ctl_session_reply), CTL_EBADMSG },
 };
 
 START_TEST(test_check_table)
@@ -133,6 +141,90 @@ START_TEST(test_handle_refusals)
 	ck_assert_int_eq(h.type, CTL_ERROR);
 	ck_assert_int_eq(h.status, CTL_EVERSION);
 	ck_assert_str_eq((char *)r + sizeof h, "protocol version mismatch");
+}
+END_TEST
+
+/* A database stand-in: device 9 is a kind without a driver, 8 is disabled, 7 is down. */
+static int fake_loader(uint64_t id, struct device_cfg *out, enum ctl_status *status, char *why,
+                       size_t len)
+{
+	memset(out, 0, sizeof *out);
+	if (id == 7) {
+		*status = CTL_EUNAVAILABLE;
+		snprintf(why, len, "the database is unavailable");
+		return -1;
+	}
+	if (id != 9) {
+		*status = CTL_ENODEVICE;
+		snprintf(why, len, id == 8 ? "the device is disabled" : "no such device");
+		return -1;
+	}
+	out->id = id;
+	snprintf(out->kind, sizeof out->kind, "teletype");
+	*status = CTL_OK;
+	return 0;
+}
+
+/* Sends CTL_SESSION_ENSURE for id through ctl_handle; returns the reply's header. */
+static struct ctl_hdr ensure(uint64_t id, uint8_t *r, size_t *n)
+{
+	uint8_t m[CTL_MAX_MSG];
+	struct ctl_session_ensure e = { id };
+	struct ctl_hdr h;
+
+	*n = ctl_handle(m, msg(m, CTL_VERSION, CTL_SESSION_ENSURE, sizeof e, sizeof e, &e), r);
+	ck_assert_int_eq(ctl_check(r, *n), CTL_OK);
+	memcpy(&h, r, sizeof h);
+	return h;
+}
+
+static const struct {
+	uint64_t id;
+	enum ctl_status status;
+	const char *why;
+} ensure_refusals[] = {
+	{ 0, CTL_ENODEVICE, "no such device" },
+	{ 5, CTL_ENODEVICE, "no such device" },
+	{ 8, CTL_ENODEVICE, "the device is disabled" },
+	{ 7, CTL_EUNAVAILABLE, "the database is unavailable" },
+};
+
+START_TEST(test_ensure_refusals)
+{
+	uint8_t r[CTL_MAX_MSG];
+	size_t n;
+	struct ctl_hdr h;
+
+	ctl_device_loader = fake_loader;
+	h = ensure(ensure_refusals[_i].id, r, &n);
+	ck_assert_int_eq(h.type, CTL_ERROR);
+	ck_assert_int_eq(h.status, ensure_refusals[_i].status);
+	ck_assert_str_eq((char *)r + sizeof h, ensure_refusals[_i].why);
+	ck_assert_uint_eq(cap.sessions, 0);
+}
+END_TEST
+
+START_TEST(test_ensure_reply)
+{
+	uint8_t r[CTL_MAX_MSG];
+	struct ctl_session_reply rep;
+	struct ctl_hdr h;
+	size_t n;
+
+	ctl_device_loader = fake_loader;
+	h = ensure(9, r, &n);
+	ck_assert_int_eq(h.type, CTL_SESSION_REPLY);
+	ck_assert_int_eq(h.status, CTL_OK);
+	ck_assert_uint_eq(n, sizeof h + sizeof rep);
+	memcpy(&rep, r + sizeof h, sizeof rep);
+	ck_assert_uint_eq(rep.device_id, 9);
+	ck_assert_uint_eq(rep.state, SS_FAILED);
+	ck_assert_uint_eq(rep.error, SE_UNSUPPORTED);
+	ck_assert_str_eq(session_error_name(rep.error), "unsupported by this device kind");
+	ck_assert_str_eq(rep.why, "no driver for this device kind");
+	ck_assert_int_eq(rep.slot, -1);	/* no driver, no slot taken */
+	ck_assert_uint_eq(rep.frame_seq, 0);
+	session_close_all();
 }
 END_TEST
 
@@ -255,6 +347,8 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_check_short_header);
 	tcase_add_test(tc, test_handle_stats);
 	tcase_add_test(tc, test_handle_refusals);
+	tcase_add_loop_test(tc, test_ensure_refusals, 0, (int)ARRAY_LEN(ensure_refusals));
+	tcase_add_test(tc, test_ensure_reply);
 	tcase_add_test(tc, test_socket_round_trip);
 	tcase_add_test(tc, test_socket_garbage_and_oversize);
 	tcase_add_test(tc, test_call_nobody_listening);

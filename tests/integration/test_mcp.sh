@@ -68,9 +68,9 @@ expect_rpc_error 200 -32602 "logging/setLevel with an unknown level"
 
 call tools/list
 check "tools/list: every tool, in table order" \
-  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head" ]
+  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot" ]
 check "every tool names its action of the role matrix" \
-  [ "$(jqr '[.result.tools[]._meta["kvmgate/action"]] | join(",")')" = "server.read,devices.read,audit.read,audit.read,audit.read" ]
+  [ "$(jqr '[.result.tools[]._meta["kvmgate/action"]] | join(",")')" = "server.read,devices.read,audit.read,audit.read,audit.read,console.read" ]
 check "every tool has a description, an object inputSchema and annotations" \
   [ "$(jqr '[.result.tools[] | (.description|length > 20) and .inputSchema.type == "object" and (.annotations | has("readOnlyHint") and has("destructiveHint") and has("idempotentHint") and has("openWorldHint"))] | all')" = true ]
 check "all tools are read-only" [ "$(jqr '[.result.tools[].annotations.readOnlyHint] | all')" = true ]

@@ -1,0 +1,85 @@
+/*
+ * capture.c - kvmgate capture <status|frame>: what the capture worker holds
+ * for a device, through the same path FastCGI workers use (shared/frame.c).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "frame.h"
+
+static void print_reply(const struct ctl_session_reply *r)
+{
+	printf("device %llu: %s, slot %d, frame %llu, error %s%s%s, attempts %u, firmware %s\n",
+	       (unsigned long long)r->device_id, session_state_name(r->state), r->slot,
+	       (unsigned long long)r->frame_seq, session_error_name(r->error), r->why[0] ? ": " : "",
+	       r->why, r->attempts, r->firmware[0] ? r->firmware : "unknown");
+}
+
+int cmd_capture(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "device", required_argument, NULL, 'd' }, { "out", required_argument, NULL, 'o' },
+		{ "after", required_argument, NULL, 'a' }, { "timeout-ms", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long long device = 0, after = 0, timeout = 10000;
+	const char *out = NULL, *err, *sub = argc > 1 ? argv[1] : "";
+	struct shm_store *store = NULL;
+	struct ctl_session_reply r;
+	struct shm_frame_info fi;
+	struct buf jpeg = BUF_INIT;
+	char why[256];
+	enum frame_status st;
+	FILE *f;
+	int c, rc = 1;
+
+	if (strcmp(sub, "status") != 0 && strcmp(sub, "frame") != 0)
+		goto usage;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': if (parse_ll(optarg, 1, INT64_MAX, &device, &err) < 0) goto usage; break;
+		case 'a': if (parse_ll(optarg, 0, INT64_MAX, &after, &err) < 0) goto usage; break;
+		case 't': if (parse_ll(optarg, 0, 600000, &timeout, &err) < 0) goto usage; break;
+		case 'o': out = optarg; break;
+		default: goto usage;
+		}
+	}
+	if (device == 0 || optind != argc - 1 || (sub[0] == 'f') != (out != NULL))
+		goto usage;
+	/* status: a zero wait only renews the demand and reports. */
+	st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &store, (uint64_t)device,
+	               (uint64_t)after, sub[0] == 's' ? 0 : (int)timeout, &fi, &jpeg, &r, why, sizeof why);
+	if (sub[0] == 's') {
+		if (st == FRAME_NO_DEVICE || st == FRAME_UNAVAILABLE)
+			fprintf(stderr, "kvmgate: capture status: %s\n", why);
+		else
+			print_reply(&r);
+		rc = st == FRAME_NO_DEVICE || st == FRAME_UNAVAILABLE;
+		goto done;
+	}
+	if (st != FRAME_OK) {
+		fprintf(stderr, "kvmgate: capture frame: %s\n", why);
+		goto done;
+	}
+	if ((f = fopen(out, "wb")) == NULL || fwrite(jpeg.data, 1, jpeg.len, f) != jpeg.len ||
+	    fclose(f) != 0) {
+		perror(out);
+		goto done;
+	}
+	printf("frame %llu %ux%u %u bytes format %d\n", (unsigned long long)fi.seq, fi.width,
+	       fi.height, fi.len, fi.format);
+	rc = 0;
+done:
+	shm_close(store);
+	buf_free(&jpeg);
+	return rc;
+usage:
+	fprintf(stderr, "usage: kvmgate capture status --device ID\n"
+	        "       kvmgate capture frame --device ID --out FILE [--after SEQ] [--timeout-ms MS]\n");
+	return 2;
+}

@@ -1,0 +1,354 @@
+/*
+ * check_capture_nanokvm.c - the NanoKVM driver (capture/drv_nanokvm.c): the
+ * password recipe's known answer, then real sessions against the NanoKVM
+ * simulator (build/<mode>/tests/sim-nanokvm, next to this program) on the
+ * capture event loop: firmware without MJPEG Content-Length (2.2.0), with
+ * it (2.4.x), cookie-only login (head); a wrong password; a stream that
+ * stays silent (no HDMI signal); a device that goes away and comes back;
+ * a scripted device for the one re-login on 401.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "check_run.h"
+
+#define PASSWORD "s3cret +/= \"pw\""
+
+static char seg[64];
+static pid_t sim_pid;
+static int sim_port;
+
+/* A TCP port nothing listens on now. */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Starts the simulator on sim_port and waits for its "listening on" line. */
+static void sim_start_args(const char *firmware, const char *extra)
+{
+	char self[PATH_MAX], sim[PATH_MAX + 16], port[16], line[128];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	int p[2];
+	FILE *f;
+
+	ck_assert_int_gt(n, 0);
+	self[n] = '\0';
+	snprintf(sim, sizeof sim, "%s/sim-nanokvm", dirname(self));
+	snprintf(port, sizeof port, "%d", sim_port);
+	ck_assert_int_eq(pipe(p), 0);
+	sim_pid = fork();
+	ck_assert_int_ge(sim_pid, 0);
+	if (sim_pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(p[1], 1);
+		dup2(null, 2);
+		close(p[0]);
+		setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+		execl(sim, sim, "--port", port, "--firmware", firmware, "--password", PASSWORD,
+		      "--width", "640", "--height", "480", "--time-scale", "0.05", "--fps", "10",
+		      extra, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	ck_assert_msg(strstr(line, "listening on 127.0.0.1:") == line, "simulator said %s", line);
+	fclose(f);
+}
+
+static void sim_start(const char *firmware)
+{
+	sim_start_args(firmware, NULL);
+}
+
+static void sim_stop(void)
+{
+	if (sim_pid > 0) {
+		kill(sim_pid, SIGTERM);
+		waitpid(sim_pid, NULL, 0);
+		sim_pid = 0;
+	}
+}
+
+static void setup(void)
+{
+	snprintf(seg, sizeof seg, "/kvmgate-check-nanokvm-%ld", (long)getpid());
+	ck_assert_int_eq(shm_create(seg, 4, 1 << 20, &cap.frames), 0);
+	cap.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	ck_assert_int_ge(cap.epoll_fd, 0);
+	ck_assert_int_eq(http_init(), 0);
+	session_timing.frame_timeout_ns = 3000000000ull;
+	sim_port = free_port();
+}
+
+static void teardown(void)
+{
+	session_close_all();
+	http_cleanup();
+	watch_reap();
+	shm_close(cap.frames);
+	cap.frames = NULL;
+	close(cap.epoll_fd);
+	sim_stop();
+}
+
+static struct device_cfg cfg(const char *password)
+{
+	struct device_cfg c = { .id = 77 };
+
+	snprintf(c.kind, sizeof c.kind, "nanokvm");
+	snprintf(c.url, sizeof c.url, "http://127.0.0.1:%d/", sim_port);
+	snprintf(c.username, sizeof c.username, "admin");
+	snprintf(c.password, sizeof c.password, "%s", password);
+	return c;
+}
+
+/* Runs the loop until s reaches state (true) or ms pass (false). */
+static bool run_until(struct session *s, enum session_state state, int ms)
+{
+	uint64_t end = now_mono_ns() + (uint64_t)ms * 1000000u;
+
+	while (s->state != state && now_mono_ns() < end)
+		ck_assert_int_ge(loop_once(20), 0);
+	return s->state == state;
+}
+
+/* The latest frame of the session: a JPEG of the simulator's size. */
+static void expect_frame(struct session *s)
+{
+	static uint8_t buf[1 << 20];
+	struct shm_frame_info fi;
+	uint32_t w, h;
+
+	ck_assert_int_eq(shm_wait_newer(cap.frames, s->slot, 0, 0), 1);
+	ck_assert_int_eq(shm_read(cap.frames, s->slot, &fi, buf, sizeof buf), 0);
+	ck_assert_uint_eq(fi.device_id, 77);
+	ck_assert_int_eq(fi.format, SHM_FMT_JPEG);
+	ck_assert_uint_eq(fi.width, 640);
+	ck_assert_uint_eq(fi.height, 480);
+	ck_assert_int_eq(jpeg_size(buf, fi.len, &w, &h), 0);
+	ck_assert(buf[fi.len - 2] == 0xff && buf[fi.len - 1] == 0xd9);
+}
+
+START_TEST(test_password_known_answer)
+{
+	static const uint8_t salt[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	char out[128], small[20];
+
+	ck_assert_int_eq(nanokvm_encrypt_password("admin", salt, out, sizeof out), 0);
+	ck_assert_str_eq(out, "U2FsdGVkX18AAQIDBAUGB7RQW%2Bo4DxJ1XwZq5sFeCig%3D");
+	ck_assert_int_eq(nanokvm_encrypt_password("admin", salt, small, sizeof small), -1);
+	/* A random salt: never a bare +, / or = on the wire. */
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(nanokvm_encrypt_password(PASSWORD, NULL, out, sizeof out), 0);
+		ck_assert_ptr_null(strpbrk(out, "+/="));
+	}
+}
+END_TEST
+
+static const struct { const char *firmware, *app; } firmwares[] = {
+	{ "2.2.0", "2.2.0" },	/* MJPEG parts without Content-Length */
+	{ "2.4.x", "2.4.3" },	/* with Content-Length; data.token */
+	{ "head", "2.5.1" },	/* login by Set-Cookie only */
+};
+
+START_TEST(test_streams)
+{
+	struct device_cfg c = cfg(PASSWORD);
+	struct session *s;
+	uint64_t seq;
+
+	sim_start(firmwares[_i].firmware);
+	s = session_ensure(&c);
+	ck_assert_msg(run_until(s, SS_STREAMING, 8000), "state %s, error %s: %s",
+	              session_state_name(s->state), session_error_name(s->last_error), s->last_why);
+	ck_assert_str_eq(s->firmware, firmwares[_i].app);
+	expect_frame(s);
+	seq = shm_slot_seq(cap.frames, s->slot);
+	ck_assert(run_until(s, SS_IDLE, 500) == false);	/* still streaming: frames keep coming */
+	ck_assert_uint_gt(shm_slot_seq(cap.frames, s->slot), seq);
+}
+END_TEST
+
+START_TEST(test_wrong_password)
+{
+	struct device_cfg c = cfg("not it");
+	struct session *s;
+
+	sim_start("2.4.x");
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_BACKING_OFF, 5000));
+	ck_assert_int_eq(s->last_error, SE_AUTH);
+	ck_assert_str_eq(s->last_why, "login refused: -2 invalid username or password");
+	/* It keeps trying, with a growing backoff, without crashing. */
+	ck_assert(run_until(s, SS_CONNECTING, 2000));
+	ck_assert(run_until(s, SS_BACKING_OFF, 5000));
+	ck_assert_uint_eq(s->attempts, 2);
+	ck_assert_int_eq(shm_wait_newer(cap.frames, s->slot, 0, 0), 0);
+}
+END_TEST
+
+/* No HDMI signal: the stream is accepted and stays silent (§6.1); the frame deadline ends it. */
+START_TEST(test_silent_stream_times_out)
+{
+	struct device_cfg c = cfg(PASSWORD);
+	struct session *s;
+
+	session_timing.frame_timeout_ns = 1000000000ull;
+	sim_start_args("2.4.x", "--no-hdmi");
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_AUTHENTICATING, 3000));
+	ck_assert(run_until(s, SS_BACKING_OFF, 3000));
+	ck_assert_int_eq(s->last_error, SE_TIMEOUT);
+	ck_assert_str_eq(s->last_why, "no frame within 1000 ms");
+	ck_assert_uint_eq(shm_slot_seq(cap.frames, s->slot), 0);
+}
+END_TEST
+
+START_TEST(test_device_goes_away_and_back)
+{
+	struct device_cfg c = cfg(PASSWORD);
+	struct session *s;
+	uint64_t seq;
+
+	sim_start("2.5.0");
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_STREAMING, 8000));
+	sim_stop();
+	ck_assert(run_until(s, SS_BACKING_OFF, 4000));
+	ck_assert_int_eq(s->last_error, SE_OFFLINE);
+	seq = shm_slot_seq(cap.frames, s->slot);
+	/* Refused connections while it is away, then recovery after a restart. */
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_ge(loop_once(25), 0);
+	ck_assert_uint_ge(s->attempts, 2);
+	sim_start("2.5.0");
+	ck_assert_msg(run_until(s, SS_STREAMING, 10000), "state %s: %s",
+	              session_state_name(s->state), s->last_why);
+	ck_assert_uint_gt(shm_slot_seq(cap.frames, s->slot), seq);
+	ck_assert_uint_eq(s->attempts, 0);
+	expect_frame(s);
+}
+END_TEST
+
+/*
+ * A scripted device on a plain socket: answers the n-th request with
+ * script[n] (closing each connection) and records the request lines and
+ * cookies it saw.
+ */
+static const char *const relogin_script[] = {
+	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t1\"}}",
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
+	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t2\"}}",
+	"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"application\":\"2.4.3\"}}",
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
+};
+static char seen[8][160];
+
+static void *scripted_device(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	for (size_t i = 0; i < sizeof relogin_script / sizeof relogin_script[0]; i++) {
+		char req[8192], *cookie;
+		size_t n = 0;
+		ssize_t r;
+		int c = accept(fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		/* Headers, and a body of at most a few hundred bytes: one read after them suffices. */
+		while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
+			n += (size_t)r;
+			req[n] = '\0';
+			if (strstr(req, "\r\n\r\n") != NULL && (strncmp(req, "POST", 4) != 0 ||
+			    strstr(strstr(req, "\r\n\r\n"), "}") != NULL))
+				break;
+		}
+		req[n] = '\0';
+		cookie = strstr(req, "nano-kvm-token=");
+		snprintf(seen[i], sizeof seen[i], "%.*s %.20s", (int)strcspn(req, "\r"), req,
+		         cookie != NULL ? cookie : "-");
+		seen[i][strcspn(seen[i], "\r")] = '\0';
+		(void)!write(c, relogin_script[i], strlen(relogin_script[i]));
+		close(c);
+	}
+	return NULL;
+}
+
+/* A 401 after login: one new login and the step again; a second 401 in a row is an auth failure. */
+START_TEST(test_relogin_once_on_401)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct device_cfg c;
+	struct session *s;
+	pthread_t th;
+
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	sim_port = ntohs(a.sin_port);
+	c = cfg(PASSWORD);
+	ck_assert_int_eq(pthread_create(&th, NULL, scripted_device, (void *)(intptr_t)fd), 0);
+	s = session_ensure(&c);
+	ck_assert(run_until(s, SS_BACKING_OFF, 5000));
+	shutdown(fd, SHUT_RDWR);	/* wakes the device's accept if the script was cut short */
+	pthread_join(th, NULL);
+	close(fd);
+	ck_assert_int_eq(s->last_error, SE_AUTH);
+	ck_assert_str_eq(s->last_why, "the device keeps refusing the token (401)");
+	ck_assert_str_eq(s->firmware, "2.4.3");
+	ck_assert_str_eq(seen[0], "POST /api/auth/login HTTP/1.1 -");
+	ck_assert_str_eq(seen[1], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t1");
+	ck_assert_str_eq(seen[2], "POST /api/auth/login HTTP/1.1 -");
+	ck_assert_str_eq(seen[3], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t2");
+	ck_assert_str_eq(seen[4], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2");
+}
+END_TEST
+
+static Suite *nanokvm_suite(void)
+{
+	Suite *s = suite_create("capture_nanokvm");
+	TCase *tc = tcase_create("nanokvm");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_password_known_answer);
+	tcase_add_loop_test(tc, test_streams, 0, (int)(sizeof firmwares / sizeof firmwares[0]));
+	tcase_add_test(tc, test_wrong_password);
+	tcase_add_test(tc, test_silent_stream_times_out);
+	tcase_add_test(tc, test_relogin_once_on_401);
+	tcase_add_test(tc, test_device_goes_away_and_back);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return check_run(nanokvm_suite());
+}
