@@ -326,33 +326,27 @@ static int sub_pubkey(struct audit_opts *o)
 	return 0;
 }
 
-/* Stores one option's value; -1 (after saying why) when it repeats or is bad. */
-static int take_opt(struct audit_opts *o, int c, const char *arg)
+/* The value of option bit f in val, as cli_getopts() fills it. */
+#define VAL(f) val[__builtin_ctz(f)]
+
+/* Fills o from the options cli_getopts() took. Returns 0, or -1 after saying why. */
+static int take_opts(struct audit_opts *o, const char **val)
 {
 	const char *err;
 
-	if (o->seen & (unsigned)c) {
-		fprintf(stderr, "kvmgate: --%s given twice\n", long_opts[__builtin_ctz((unsigned)c)].name);
+	o->org = VAL(OPT_ORG);
+	o->json = VAL(OPT_JSON) != NULL;
+	o->file = VAL(OPT_FILE);
+	o->pubkey = VAL(OPT_PUBKEY);
+	o->action = VAL(OPT_ACTION);
+	o->args = VAL(OPT_ARGS);
+	o->device = VAL(OPT_DEVICE);
+	o->outcome = VAL(OPT_OUTCOME);
+	o->reason = VAL(OPT_REASON);
+	o->all = VAL(OPT_ALL) != NULL;
+	if (VAL(OPT_COUNT) != NULL && parse_ll(VAL(OPT_COUNT), 1, 10000000, &o->count, &err) < 0) {
+		fprintf(stderr, "kvmgate: --count %s: %s\n", VAL(OPT_COUNT), err);
 		return -1;
-	}
-	o->seen |= (unsigned)c;
-	switch (c) {
-	case OPT_ORG: o->org = arg; break;
-	case OPT_JSON: o->json = true; break;
-	case OPT_FILE: o->file = arg; break;
-	case OPT_PUBKEY: o->pubkey = arg; break;
-	case OPT_ACTION: o->action = arg; break;
-	case OPT_ARGS: o->args = arg; break;
-	case OPT_DEVICE: o->device = arg; break;
-	case OPT_OUTCOME: o->outcome = arg; break;
-	case OPT_REASON: o->reason = arg; break;
-	case OPT_ALL: o->all = true; break;
-	case OPT_COUNT:
-		if (parse_ll(arg, 1, 10000000, &o->count, &err) < 0) {
-			fprintf(stderr, "kvmgate: --count %s: %s\n", arg, err);
-			return -1;
-		}
-		break;
 	}
 	return 0;
 }
@@ -361,7 +355,9 @@ int cmd_audit(int argc, char **argv)
 {
 	struct audit_opts o = { .count = 1 };
 	const struct sub *s = NULL;
-	int c;
+	const char *val[ARRAY_LEN(long_opts)] = { NULL };
+	char what[64];
+	int first;
 
 	if (argc < 2)
 		return usage();
@@ -372,24 +368,15 @@ int cmd_audit(int argc, char **argv)
 		fprintf(stderr, "kvmgate: unknown audit subcommand '%s'\n", argv[1]);
 		return usage();
 	}
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, NULL)) != -1) {
-		if (c == '?' || c == ':') {
-			fprintf(stderr, "kvmgate: audit %s: bad option %s\n", s->name, argv[optind]);
-			return usage();
-		}
-		if (!(s->allowed & (unsigned)c)) {
-			fprintf(stderr, "kvmgate: audit %s does not take --%s\n", s->name,
-			        long_opts[__builtin_ctz((unsigned)c)].name);
-			return usage();
-		}
-		if (take_opt(&o, c, optarg) < 0)
-			return 2;
-	}
-	if (optind < argc - 1) {
+	snprintf(what, sizeof what, "audit %s", s->name);
+	if (cli_getopts(argc - 1, argv + 1, long_opts, s->allowed, what, val, &o.seen, NULL,
+	                &first) < 0)
+		return usage();
+	if (take_opts(&o, val) < 0)
+		return 2;
+	if (first < argc - 1) {
 		fprintf(stderr, "kvmgate: audit %s: unexpected argument '%s'\n", s->name,
-		        argv[optind + 1]);
+		        argv[first + 1]);
 		return usage();
 	}
 	if ((o.seen & s->required) != s->required) {

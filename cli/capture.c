@@ -21,11 +21,17 @@ static void print_reply(const struct ctl_session_reply *r)
 
 int cmd_capture(int argc, char **argv)
 {
+	enum { OPT_DEVICE = 1 << 0, OPT_OUT = 1 << 1, OPT_AFTER = 1 << 2, OPT_TIMEOUT = 1 << 3 };
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' }, { "out", required_argument, NULL, 'o' },
-		{ "after", required_argument, NULL, 'a' }, { "timeout-ms", required_argument, NULL, 't' },
+		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *val[ARRAY_LEN(opts)] = { NULL };
+	unsigned seen;
+	int first;
 	long long device = 0, after = 0, timeout = 10000;
 	const char *out = NULL, *err, *sub = argc > 1 ? argv[1] : "";
 	struct shm_store *store = NULL;
@@ -35,21 +41,18 @@ int cmd_capture(int argc, char **argv)
 	char why[256];
 	enum frame_status st;
 	FILE *f;
-	int c, rc = 1;
+	int rc = 1;
 
 	if (strcmp(sub, "status") != 0 && strcmp(sub, "frame") != 0)
 		goto usage;
-	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': if (parse_ll(optarg, 1, INT64_MAX, &device, &err) < 0) goto usage; break;
-		case 'a': if (parse_ll(optarg, 0, INT64_MAX, &after, &err) < 0) goto usage; break;
-		case 't': if (parse_ll(optarg, 0, 600000, &timeout, &err) < 0) goto usage; break;
-		case 'o': out = optarg; break;
-		default: goto usage;
-		}
-	}
-	if (device == 0 || optind != argc - 1 || (sub[0] == 'f') != (out != NULL))
+	if (cli_getopts(argc - 1, argv + 1, opts, OPT_DEVICE | OPT_OUT | OPT_AFTER | OPT_TIMEOUT,
+	                "capture", val, &seen, NULL, &first) < 0 ||
+	    (val[0] != NULL && parse_ll(val[0], 1, INT64_MAX, &device, &err) < 0) ||
+	    (val[2] != NULL && parse_ll(val[2], 0, INT64_MAX, &after, &err) < 0) ||
+	    (val[3] != NULL && parse_ll(val[3], 0, 600000, &timeout, &err) < 0))
+		goto usage;
+	out = val[1];
+	if (device == 0 || first != argc - 1 || (sub[0] == 'f') != (out != NULL))
 		goto usage;
 	/* status: a zero wait only renews the demand and reports. */
 	st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &store, (uint64_t)device,

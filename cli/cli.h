@@ -55,6 +55,21 @@ int cli_change_begin(struct cli_change *c, long long org_id, const char *action,
 /* Records the outcome (exit status rc: 0 ok, else error) and finishes c. */
 void cli_change_end(struct cli_change *c, int rc);
 
+/*
+ * Parses the options of one subcommand: argv[0] is the subcommand, opts a
+ * getopt_long table whose row i has val 1 << i. An unknown option, one not
+ * in allowed or one given twice is refused, naming it after "kvmgate: "
+ * what. Sets *seen to the bits given and val[i] to row i's argument ("" for
+ * a flag; val is untouched for options not given); when record is not NULL
+ * each option also goes into it as "name": value (what an audit event of
+ * the change shows). Positional arguments end up at argv[*first .. argc).
+ * Returns 0, or -1 after saying why (a usage error).
+ */
+struct option;
+int cli_getopts(int argc, char **argv, const struct option *opts, unsigned allowed,
+                const char *what, const char **val, unsigned *seen, json_object *record,
+                int *first) MUSTCHECK;
+
 /* Whether s is 1 to max characters of text without control characters (common.c). */
 bool cli_text_ok(const char *s, size_t max);
 

@@ -2,6 +2,7 @@
  * common.c - helpers the subcommands share: JSON output, organisations by
  * name, text checks, and the audit events of the CLI's changes.
  */
+#include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +101,40 @@ void cli_change_end(struct cli_change *c, int rc)
 		        "log (%s)\n", db_last_error());
 	json_object_put(c->args);
 	c->args = NULL;
+}
+
+int cli_getopts(int argc, char **argv, const struct option *opts, unsigned allowed,
+                const char *what, const char **val, unsigned *seen, json_object *record,
+                int *first)
+{
+	int c, idx;
+
+	opterr = 0;
+	optind = 1;
+	*seen = 0;
+	/* No "+": options may follow the positional arguments (getopt permutes). */
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		int bit = c > 0 ? __builtin_ctz((unsigned)c) : 0;
+
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "kvmgate: %s: bad option %s\n", what, argv[optind - 1]);
+			return -1;
+		}
+		if (!(allowed & (unsigned)c)) {
+			fprintf(stderr, "kvmgate: %s does not take --%s\n", what, opts[bit].name);
+			return -1;
+		}
+		if (*seen & (unsigned)c) {
+			fprintf(stderr, "kvmgate: %s: --%s given twice\n", what, opts[bit].name);
+			return -1;
+		}
+		*seen |= (unsigned)c;
+		val[bit] = optarg ? optarg : "";
+		if (record != NULL)
+			json_object_object_add(record, opts[bit].name, optarg
+			                       ? json_object_new_string(optarg)
+			                       : json_object_new_boolean(true));
+	}
+	*first = optind;
+	return 0;
 }

@@ -284,10 +284,11 @@ int cmd_device(int argc, char **argv)
 {
 	struct dev_opts o = { 0 };
 	const struct sub *sub = NULL;
+	const char *val[ARRAY_LEN(long_opts)] = { NULL };
 	struct cli_change change;
 	json_object *args;
-	char action[64];
-	int c, n = 0, idx, rc;
+	char action[64], what[64];
+	int first, n = 0, rc;
 
 	if (argc < 2)
 		return usage();
@@ -298,31 +299,21 @@ int cmd_device(int argc, char **argv)
 		fprintf(stderr, "kvmgate: unknown device subcommand '%s'\n", argv[1]);
 		return usage();
 	}
-	opterr = 0;
-	optind = 1;
+	snprintf(what, sizeof what, "device %s", sub->name);
 	args = json_object_new_object();
-	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, &idx)) != -1) {
-		if (c == '?' || c == ':' || !(sub->allowed & (unsigned)c) || (o.seen & (unsigned)c)) {
-			fprintf(stderr, "kvmgate: device %s: bad, repeated or unknown option\n",
-			        sub->name);
-			json_object_put(args);
-			return usage();
-		}
-		o.seen |= (unsigned)c;
-		json_object_object_add(args, long_opts[idx].name,
-		                       optarg ? json_object_new_string(optarg)
-		                              : json_object_new_boolean(true));
-		switch (c) {
-		case OPT_ORG: o.org = optarg; break;
-		case OPT_JSON: o.json = true; break;
-		case OPT_KIND: o.kind = optarg; break;
-		case OPT_URL: o.url = optarg; break;
-		case OPT_USERNAME: o.username = optarg; break;
-		case OPT_PASSWORD_FILE: o.password_file = optarg; break;
-		case OPT_TAGS: o.tags = optarg; break;
-		}
+	if (cli_getopts(argc - 1, argv + 1, long_opts, sub->allowed, what, val, &o.seen, args,
+	                &first) < 0) {
+		json_object_put(args);
+		return usage();
 	}
-	for (int i = optind + 1; i < argc; i++, n++)
+	o.org = val[__builtin_ctz(OPT_ORG)];
+	o.json = val[__builtin_ctz(OPT_JSON)] != NULL;
+	o.kind = val[__builtin_ctz(OPT_KIND)];
+	o.url = val[__builtin_ctz(OPT_URL)];
+	o.username = val[__builtin_ctz(OPT_USERNAME)];
+	o.password_file = val[__builtin_ctz(OPT_PASSWORD_FILE)];
+	o.tags = val[__builtin_ctz(OPT_TAGS)];
+	for (int i = first + 1; i < argc; i++, n++)
 		if (n == 0 && sub->nargs == 1)
 			o.name = argv[i];
 	if (n != sub->nargs || (o.seen & sub->required) != sub->required) {

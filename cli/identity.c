@@ -534,31 +534,25 @@ static int org_list(struct id_opts *o)
 
 /* ---- the command -------------------------------------------------------------------- */
 
-/* Stores one option's value; -1 (after saying why) when it repeats or is bad. */
-static int take_opt(struct id_opts *o, int c, const char *arg)
+/* The value of option bit f in val, as cli_getopts() fills it. */
+#define VAL(f) val[__builtin_ctz(f)]
+
+/* Fills o from the options cli_getopts() took. Returns 0, or -1 after saying why. */
+static int take_opts(struct id_opts *o, const char **val)
 {
 	const char *err;
 
-	if (o->seen & (unsigned)c) {
-		fprintf(stderr, "kvmgate: --%s given twice\n", long_opts[__builtin_ctz((unsigned)c)].name);
+	o->org = VAL(OPT_ORG);
+	o->json = VAL(OPT_JSON) != NULL;
+	o->user = VAL(OPT_USER);
+	o->name = VAL(OPT_NAME);
+	o->scopes = VAL(OPT_SCOPES);
+	o->tag = VAL(OPT_TAG);
+	o->role = VAL(OPT_ROLE);
+	o->email = VAL(OPT_EMAIL);
+	if (VAL(OPT_DAYS) != NULL && parse_ll(VAL(OPT_DAYS), 1, 3650, &o->days, &err) < 0) {
+		fprintf(stderr, "kvmgate: --expires-in-days %s: %s (1 to 3650)\n", VAL(OPT_DAYS), err);
 		return -1;
-	}
-	o->seen |= (unsigned)c;
-	switch (c) {
-	case OPT_ORG: o->org = arg; break;
-	case OPT_JSON: o->json = true; break;
-	case OPT_USER: o->user = arg; break;
-	case OPT_NAME: o->name = arg; break;
-	case OPT_SCOPES: o->scopes = arg; break;
-	case OPT_TAG: o->tag = arg; break;
-	case OPT_ROLE: o->role = arg; break;
-	case OPT_EMAIL: o->email = arg; break;
-	case OPT_DAYS:
-		if (parse_ll(arg, 1, 3650, &o->days, &err) < 0) {
-			fprintf(stderr, "kvmgate: --expires-in-days %s: %s (1 to 3650)\n", arg, err);
-			return -1;
-		}
-		break;
 	}
 	return 0;
 }
@@ -568,10 +562,11 @@ static int run(const char *group, int argc, char **argv)
 {
 	struct id_opts o = { 0 };
 	const struct sub *sub = NULL;
+	const char *val[ARRAY_LEN(long_opts)] = { NULL };
 	struct cli_change change;
 	json_object *args, *pos;
-	char action[64];
-	int c, n = 0, idx, rc;
+	char action[64], what[64];
+	int first, n = 0, rc;
 
 	if (argc < 2)
 		return usage(group);
@@ -582,34 +577,20 @@ static int run(const char *group, int argc, char **argv)
 		fprintf(stderr, "kvmgate: unknown %s subcommand '%s'\n", group, argv[1]);
 		return usage(group);
 	}
-	opterr = 0;
-	optind = 1;
-	/* "+" would stop at the first argument; permuting lets options follow them. */
+	snprintf(what, sizeof what, "%s %s", group, sub->name);
 	args = json_object_new_object();
 	pos = json_object_new_array();
 	json_object_object_add(args, "args", pos);
-	while ((c = getopt_long(argc - 1, argv + 1, "", long_opts, &idx)) != -1) {
-		if (c == '?' || c == ':') {
-			fprintf(stderr, "kvmgate: %s %s: bad option %s\n", group, sub->name,
-			        argv[optind]);
-			json_object_put(args);
-			return usage(group);
-		}
-		json_object_object_add(args, long_opts[idx].name,
-		                       optarg ? json_object_new_string(optarg)
-		                              : json_object_new_boolean(true));
-		if (!(sub->allowed & (unsigned)c)) {
-			fprintf(stderr, "kvmgate: %s %s does not take --%s\n", group, sub->name,
-			        long_opts[__builtin_ctz((unsigned)c)].name);
-			json_object_put(args);
-			return usage(group);
-		}
-		if (take_opt(&o, c, optarg) < 0) {
-			json_object_put(args);
-			return 2;
-		}
+	if (cli_getopts(argc - 1, argv + 1, long_opts, sub->allowed, what, val, &o.seen, args,
+	                &first) < 0) {
+		json_object_put(args);
+		return usage(group);
 	}
-	for (int i = optind + 1; i < argc; i++) {
+	if (take_opts(&o, val) < 0) {
+		json_object_put(args);
+		return 2;
+	}
+	for (int i = first + 1; i < argc; i++) {
 		if (n == sub->nargs) {
 			fprintf(stderr, "kvmgate: %s %s: unexpected argument '%s'\n", group,
 			        sub->name, argv[i]);
