@@ -40,6 +40,12 @@ new_stack() {
   if ! KVMGATE_VAR_DIR=$var KVMGATE_PORT=$port KVMGATE_WORKERS=${WORKERS:-4} \
        "$top/scripts/stack.sh" start >"$var/start.out" 2>&1; then
     cat "$var/start.out" >&2
+    # What each process said last, so a start that fails once in a while
+    # can be understood from the test output alone.
+    for f in "$var"/log/*.log; do
+      echo "--- ${f##*/}" >&2
+      tail -n 8 "$f" >&2
+    done
     return 1
   fi
   printf -v "${name}_token" '%s' "$(cat "$var/admin-token")"
