@@ -109,24 +109,50 @@ struct device_cfg {
 struct session;
 
 /*
+ * A device operation in flight (a CTL_DEVICE_OP): queued on its session,
+ * started on the driver once the session holds a login, one at a time per
+ * session in arrival order, and finished exactly once with session_op_done.
+ * The control socket client that asked is the session code's business.
+ */
+struct dev_op {
+	struct dev_op *next;
+	struct ctl_device_op req;	/* as received: op, x, y, count, button, flags, arg */
+	char *data;			/* req.len bytes, NUL-terminated (text, keys, image) */
+	struct buf result;		/* the driver's JSON result, for ops that return one */
+	uint64_t deadline_ns;		/* monotonic: past it the op fails with SE_TIMEOUT */
+	void *reply_to;			/* ctl.c's: who gets the answer (NULL: gone) */
+	uint32_t reply_id;
+};
+
+#define OP_BIT(op) (1u << (op))
+
+/*
  * A device kind: the session code calls only these. open starts connecting
  * without blocking and reports back through session_authenticated,
- * session_frame and session_error; close stops all of the session's I/O and
- * frees s->drv (it is called on every way out, never twice). An operation
- * a kind does not implement is NULL and answers SE_UNSUPPORTED.
+ * session_frame, session_alive and session_error; close stops all of the
+ * session's I/O and frees s->drv (it is called on every way out, never
+ * twice). The ops mask (OP_BIT of each enum dev_op_kind it implements)
+ * says what start_op may be given; any other op is answered SE_UNSUPPORTED
+ * by the session code without calling the driver.
  */
 struct driver {
 	const char *kind;
+	uint32_t ops;
 	int (*open)(struct session *s);		/* 0, or -1 after session_error */
 	void (*close)(struct session *s);
-	int (*key)(struct session *s, const char *keys);
-	int (*text)(struct session *s, const char *text);
-	int (*pointer)(struct session *s, int x, int y, unsigned buttons);
-	int (*power)(struct session *s, const char *action);
-	int (*media)(struct session *s, const char *image);
-	int (*info)(struct session *s, char *out, size_t outsz);
+	/*
+	 * Starts op (its kind is in ops); the driver calls session_op_done once,
+	 * before returning or later. A session_error ends the op too: after
+	 * it the driver must forget op.
+	 */
+	void (*start_op)(struct session *s, struct dev_op *op);
+	/*
+	 * Optional: a reader waits for a frame newer than the slot's latest.
+	 * Drivers that keep a framebuffer (RFB) publish one then, encoded once;
+	 * streaming sources (MJPEG) leave it NULL.
+	 */
+	void (*want_frame)(struct session *s);
 };
-
 /* The driver table (drivers.c); NULL-terminated, with spare rows tests may fill. */
 #define DRIVERS_MAX 8
 extern const struct driver *drivers[DRIVERS_MAX];
@@ -148,6 +174,9 @@ struct session {
 	uint64_t state_since_ns, demand_ns, last_frame_ns, retry_ns;
 	uint64_t frames;
 	char firmware[32];		/* what the device reported, "" until known */
+	uint32_t width, height;		/* current screen size, 0 until known */
+	struct dev_op *ops;		/* queued operations, oldest first; ops is the running one */
+	bool op_running;		/* ops was handed to the driver */
 };
 
 /* Timing of every session; tests shorten it. */
@@ -181,8 +210,31 @@ void session_update(struct session *s, const struct device_cfg *cfg);
 /* The session of device id, or NULL. */
 struct session *session_find(uint64_t device_id);
 
-/* Called by drivers: the device accepted the login; connecting -> authenticating. */
+/*
+ * Called by drivers: the device accepted the login; connecting ->
+ * authenticating. Queued operations may start from now on.
+ */
 void session_authenticated(struct session *s);
+
+/*
+ * Called by drivers whose device is alive without a new frame (an RFB
+ * server with an unchanged screen): resets the frame deadline.
+ */
+void session_alive(struct session *s);
+
+/*
+ * Queues op on s (taking it) and starts it when the session is ready: now,
+ * when it holds a login and nothing runs, else when it gets there. Ops a
+ * driver does not implement, and ops on a failed session, end at once.
+ */
+void session_op_submit(struct session *s, struct dev_op *op);
+
+/*
+ * Called by drivers (and the session code) when op ends: e is SE_NONE or
+ * why it failed, why the reason in words (NULL when none). Answers the
+ * caller, frees op and starts the next queued op.
+ */
+void session_op_done(struct session *s, struct dev_op *op, enum session_error e, const char *why);
 
 /*
  * Called by drivers with each complete frame: publishes it to the session's
@@ -251,6 +303,40 @@ extern const struct driver drv_nanokvm;
  */
 int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
                              size_t outsz) MUSTCHECK;
+
+/* ---- keys.c: key names, combinations and text, for every driver ---------- */
+
+/* Modifier bits, as in the first byte of a USB HID keyboard report. */
+enum {
+	KEYMOD_LCTRL = 0x01, KEYMOD_LSHIFT = 0x02, KEYMOD_LALT = 0x04, KEYMOD_LMETA = 0x08,
+	KEYMOD_RCTRL = 0x10, KEYMOD_RSHIFT = 0x20, KEYMOD_RALT = 0x40, KEYMOD_RMETA = 0x80,
+};
+
+/* One key pressed with modifiers held, then everything released. */
+struct keystroke {
+	uint8_t mods;		/* KEYMOD_* */
+	uint8_t usage;		/* USB HID usage (keyboard page); 0: the modifiers alone */
+};
+
+/*
+ * Parses one combination as people write it: "ctrl+alt+delete", "Enter",
+ * "shift+F10", "meta", "ctrl+c"; names are case-insensitive. Returns 0, or
+ * -1 with a sentence in why that names the part it does not know.
+ */
+int keys_parse(const char *combo, struct keystroke *out, char *why, size_t len) MUSTCHECK;
+
+/*
+ * How a keyboard with layout ("" or "us": US QWERTY, the only one so far)
+ * types code point cp ('\n' is Enter, '\t' Tab). Returns 0, or -1 when the
+ * layout has no key for it.
+ */
+int keys_for_char(uint32_t cp, const char *layout, struct keystroke *out) MUSTCHECK;
+
+/* The X keysym of a usage, shifted or not (US layout); 0 when it has none. */
+uint32_t keys_keysym(uint8_t usage, bool shifted);
+
+/* The X keysym of one KEYMOD_* bit; 0 for anything else. */
+uint32_t keys_mod_keysym(uint8_t bit);
 
 /* ---- devices.c: the capture worker's access to PostgreSQL ------------------ */
 

@@ -26,6 +26,27 @@ static const struct ctl_type_row {
 	                         sizeof(struct ctl_session_ensure) },
 	[CTL_SESSION_REPLY] = { "session_reply", sizeof(struct ctl_session_reply),
 	                        sizeof(struct ctl_session_reply) },
+	[CTL_DEVICE_OP] = { "device_op", sizeof(struct ctl_device_op) + 1,
+	                    sizeof(struct ctl_device_op) + CTL_OP_DATA_MAX },
+	[CTL_DEVICE_OP_REPLY] = { "device_op_reply", sizeof(struct ctl_device_op_reply) + 1,
+	                          sizeof(struct ctl_device_op_reply) + CTL_OP_DATA_MAX },
+};
+
+static const char *const op_names[OP__COUNT] = {
+	[OP_KEYS] = "keys",
+	[OP_TEXT] = "text",
+	[OP_MOUSE_MOVE] = "mouse_move",
+	[OP_MOUSE_CLICK] = "mouse_click",
+	[OP_MOUSE_SCROLL] = "mouse_scroll",
+	[OP_HID_RESET] = "hid_reset",
+	[OP_POWER] = "power",
+	[OP_POWER_STATE] = "power_state",
+	[OP_HDMI_RESET] = "hdmi_reset",
+	[OP_INFO] = "info",
+	[OP_ISO_LIST] = "iso_list",
+	[OP_ISO_MOUNT] = "iso_mount",
+	[OP_ISO_UNMOUNT] = "iso_unmount",
+	[OP_ISO_MOUNTED] = "iso_mounted",
 };
 
 static const char *const state_names[SS__COUNT] = {
@@ -57,6 +78,11 @@ const char *session_error_name(uint32_t e)
 	return e < SE__COUNT ? error_names[e] : "unknown";
 }
 
+const char *dev_op_name(uint32_t op)
+{
+	return op < OP__COUNT && op_names[op] ? op_names[op] : "unknown";
+}
+
 const char *ctl_type_name(uint32_t type)
 {
 	return type < CTL__TYPES && types[type].name ? types[type].name : "unknown";
@@ -82,6 +108,17 @@ enum ctl_status ctl_check(const void *msg, size_t n)
 		memcpy(&r, (const char *)msg + sizeof h, sizeof r);
 		if (memchr(r.why, '\0', sizeof r.why) == NULL ||
 		    memchr(r.firmware, '\0', sizeof r.firmware) == NULL)
+			return CTL_EBADMSG;
+	}
+	/* Variable-sized messages end in their text's NUL. */
+	if ((h.type == CTL_DEVICE_OP || h.type == CTL_DEVICE_OP_REPLY) &&
+	    ((const char *)msg)[n - 1] != '\0')
+		return CTL_EBADMSG;
+	if (h.type == CTL_DEVICE_OP) {
+		struct ctl_device_op op;
+		memcpy(&op, (const char *)msg + sizeof h, sizeof op);
+		if (op.len != h.len - sizeof op || op.op == 0 || op.op >= OP__COUNT ||
+		    memchr(op.arg, '\0', sizeof op.arg) == NULL)
 			return CTL_EBADMSG;
 	}
 	return CTL_OK;

@@ -13,8 +13,8 @@
 
 #include "util.h"
 
-#define CTL_VERSION 1
-#define CTL_MAX_MSG 4096
+#define CTL_VERSION 2
+#define CTL_MAX_MSG 65536
 
 struct ctl_hdr {
 	uint16_t version;
@@ -32,6 +32,8 @@ enum ctl_type {
 	CTL_ERROR,		/* payload: a NUL-terminated reason */
 	CTL_SESSION_ENSURE,	/* -> CTL_SESSION_REPLY, or CTL_ERROR */
 	CTL_SESSION_REPLY,
+	CTL_DEVICE_OP,		/* -> CTL_DEVICE_OP_REPLY once the device has done it, or CTL_ERROR */
+	CTL_DEVICE_OP_REPLY,
 	CTL__TYPES
 };
 
@@ -84,6 +86,7 @@ enum session_error {
  */
 struct ctl_session_ensure {
 	uint64_t device_id;
+	uint64_t want_after;	/* the reader waits for a frame with a higher sequence number */
 };
 
 struct ctl_session_reply {
@@ -96,6 +99,67 @@ struct ctl_session_reply {
 	char why[128];		/* the last error in words, NUL-terminated */
 	char firmware[32];	/* what the device reported, "" until known */
 };
+
+/*
+ * What a CTL_DEVICE_OP asks of a device. Values travel on the socket: never
+ * renumber. A driver announces which ones it implements (struct driver's
+ * ops mask); any other is answered SE_UNSUPPORTED without touching the device.
+ */
+enum dev_op_kind {
+	OP_KEYS = 1,		/* data: key combinations, one per line, pressed in order */
+	OP_TEXT,		/* data: UTF-8 text to type; arg: keyboard layout ("" = us) */
+	OP_MOUSE_MOVE,		/* x, y */
+	OP_MOUSE_CLICK,		/* x, y (-1, -1: where the pointer is), button, count (1 or 2) */
+	OP_MOUSE_SCROLL,	/* x, y, count: wheel steps, positive = down */
+	OP_HID_RESET,
+	OP_POWER,		/* arg: on, off, off_hard, reset, cycle, power_short, power_long */
+	OP_POWER_STATE,		/* result: {"power":"on"|"off"|"unknown","led":{...}} */
+	OP_HDMI_RESET,
+	OP_INFO,		/* result: the device's own description, JSON */
+	OP_ISO_LIST,		/* result: {"images":[...]} */
+	OP_ISO_MOUNT,		/* data: image name; flags OPF_DISK: as a disk, else a CD-ROM */
+	OP_ISO_UNMOUNT,
+	OP_ISO_MOUNTED,		/* result: {"image":...|null,"cdrom":bool} */
+	OP__COUNT
+};
+
+#define OPF_DISK 1u
+#define CTL_OP_DATA_MAX 32768	/* bytes of data, with its NUL */
+
+/* Mouse buttons of OP_MOUSE_CLICK. */
+enum { BUTTON_LEFT = 1, BUTTON_RIGHT = 2, BUTTON_MIDDLE = 3 };
+
+/*
+ * A device operation, followed by len bytes of data ending in NUL (len >= 1).
+ * Coordinates are pixels of the device's current screen; the driver maps them
+ * to its device's range. The capture worker answers within timeout_ms
+ * (bounded by it to 5 min): done, or why not.
+ */
+struct ctl_device_op {
+	uint64_t device_id;
+	uint32_t op;		/* enum dev_op_kind */
+	int32_t x, y;
+	int32_t count;
+	uint32_t button;
+	uint32_t flags;		/* OPF_* */
+	uint32_t timeout_ms;
+	uint32_t len;		/* bytes of data after this struct, NUL included */
+	char arg[32];		/* NUL-terminated: layout, power action */
+};
+
+/*
+ * The answer, followed by a NUL-terminated text: the result as JSON for the
+ * ops that return something ("" otherwise), or the reason when error != 0.
+ */
+struct ctl_device_op_reply {
+	uint64_t device_id;
+	uint32_t error;		/* enum session_error; SE_NONE: done */
+	uint32_t state;		/* enum session_state of the device's session */
+	uint32_t width, height;	/* current screen size, 0 when unknown */
+};
+
+/* Name of an operation for logs and audit ("keys", "text", ...); "unknown" otherwise. */
+const char *dev_op_name(uint32_t op);
 
 struct ctl_pong {
 	uint64_t started_ns;	/* wall time the capture worker started */

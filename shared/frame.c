@@ -12,10 +12,10 @@
 #define WAIT_STEP_MS 500	/* renew the demand and re-read the state this often */
 
 /* Sends CTL_SESSION_ENSURE. Returns FRAME_OK with *r filled, or why not. */
-static enum frame_status ensure(const char *sock, uint64_t id, struct ctl_session_reply *r,
-                                char *why, size_t len)
+static enum frame_status ensure(const char *sock, uint64_t id, uint64_t after_seq,
+                                struct ctl_session_reply *r, char *why, size_t len)
 {
-	struct ctl_session_ensure e = { id };
+	struct ctl_session_ensure e = { id, after_seq };
 	uint32_t n = 0;
 	int rc = ctl_call(sock, CTL_SESSION_ENSURE, &e, sizeof e, CTL_SESSION_REPLY, r, sizeof *r, &n,
 	                  ENSURE_TIMEOUT_MS);
@@ -54,7 +54,7 @@ enum frame_status frame_get(const char *ctl_socket, const char *shm_name, struct
 		int64_t left = (int64_t)(deadline - now_mono_ns()) / 1000000;
 		int w;
 
-		if ((st = ensure(ctl_socket, device_id, last, why, len)) != FRAME_OK)
+		if ((st = ensure(ctl_socket, device_id, after_seq, last, why, len)) != FRAME_OK)
 			return st;
 		if (*store != NULL && shm_reader_stale(*store)) {
 			shm_close(*store);

@@ -169,7 +169,7 @@ static int fake_loader(uint64_t id, struct device_cfg *out, enum ctl_status *sta
 static struct ctl_hdr ensure(uint64_t id, uint8_t *r, size_t *n)
 {
 	uint8_t m[CTL_MAX_MSG];
-	struct ctl_session_ensure e = { id };
+	struct ctl_session_ensure e = { id, 0 };
 	struct ctl_hdr h;
 
 	*n = ctl_handle(m, msg(m, CTL_VERSION, CTL_SESSION_ENSURE, sizeof e, sizeof e, &e), r);
