@@ -70,9 +70,14 @@ static const struct {
 	{ "pong exact",           CTL_VERSION, CTL_PONG, sizeof(struct ctl_pong),
 	                          sizeof(struct ctl_pong), CTL_OK },
 	{ "error without NUL",    CTL_VERSION, CTL_ERROR, 3, 3, CTL_EBADMSG },
-	{ "ensure exact",         CTL_VERSION, CTL_SESSION_ENSURE, 8, 8, CTL_OK },
-	{ "ensure short",         CTL_VERSION, CTL_SESSION_ENSURE, 4, 4, CTL_EBADMSG },
-	{ "ensure long",          CTL_VERSION, CTL_SESSION_ENSURE, 16, 16, CTL_EBADMSG },
+	{ "ensure exact",         CTL_VERSION, CTL_SESSION_ENSURE, 16, 16, CTL_OK },
+	{ "ensure short",         CTL_VERSION, CTL_SESSION_ENSURE, 8, 8, CTL_EBADMSG },
+	{ "ensure long",          CTL_VERSION, CTL_SESSION_ENSURE, 24, 24, CTL_EBADMSG },
+	/* All 'x': no NUL at the end, and op/len are nonsense. */
+	{ "device op unterminated", CTL_VERSION, CTL_DEVICE_OP, sizeof(struct ctl_device_op) + 4,
+	  sizeof(struct ctl_device_op) + 4, CTL_EBADMSG },
+	{ "device op without data", CTL_VERSION, CTL_DEVICE_OP, sizeof(struct ctl_device_op),
+	  sizeof(struct ctl_device_op), CTL_EBADMSG },
 	{ "ensure empty",         CTL_VERSION, CTL_SESSION_ENSURE, 0, 0, CTL_EBADMSG },
 	{ "session reply short",  CTL_VERSION, CTL_SESSION_REPLY, 24, 24, CTL_EBADMSG },
 	/* The payload is all 'x': its strings have no NUL. */
@@ -89,6 +94,41 @@ START_TEST(test_check_table)
 	n = msg(m, check_cases[_i].version, check_cases[_i].type, check_cases[_i].len,
 	        check_cases[_i].claimed, payload);
 	ck_assert_msg(ctl_check(m, n) == check_cases[_i].want, "%s", check_cases[_i].what);
+}
+END_TEST
+
+/* A device op is checked field by field: op kind, data length, terminated strings. */
+START_TEST(test_check_device_op)
+{
+	uint8_t m[CTL_MAX_MSG];
+	struct ctl_hdr h = { CTL_VERSION, CTL_DEVICE_OP, 0, 1, 0 };
+	struct ctl_device_op op = { .device_id = 7, .op = OP_TEXT, .len = 6, .arg = "us" };
+	size_t n;
+
+#define BUILD() (h.len = (uint32_t)(sizeof op + op.len), memcpy(m, &h, sizeof h), \
+	memcpy(m + sizeof h, &op, sizeof op), memcpy(m + sizeof h + sizeof op, "hello", 6), \
+	n = sizeof h + sizeof op + 6)
+	BUILD();
+	ck_assert_int_eq(ctl_check(m, n), CTL_OK);
+	op.op = 0;
+	BUILD();
+	ck_assert_int_eq(ctl_check(m, n), CTL_EBADMSG);
+	op.op = OP__COUNT;
+	BUILD();
+	ck_assert_int_eq(ctl_check(m, n), CTL_EBADMSG);
+	op.op = OP_TEXT;
+	memset(op.arg, 'x', sizeof op.arg);
+	BUILD();
+	ck_assert_int_eq(ctl_check(m, n), CTL_EBADMSG);
+	memcpy(op.arg, "us", 3);
+	op.len = 5;		/* disagrees with the header */
+	BUILD();
+	h.len = (uint32_t)(sizeof op + 6);
+	memcpy(m, &h, sizeof h);
+	ck_assert_int_eq(ctl_check(m, n), CTL_EBADMSG);
+#undef BUILD
+	ck_assert_str_eq(dev_op_name(OP_KEYS), "keys");
+	ck_assert_str_eq(dev_op_name(OP__COUNT), "unknown");
 }
 END_TEST
 
@@ -345,6 +385,7 @@ static Suite *ctl_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_check_table, 0, (int)ARRAY_LEN(check_cases));
 	tcase_add_test(tc, test_check_short_header);
+	tcase_add_test(tc, test_check_device_op);
 	tcase_add_test(tc, test_handle_stats);
 	tcase_add_test(tc, test_handle_refusals);
 	tcase_add_loop_test(tc, test_ensure_refusals, 0, (int)ARRAY_LEN(ensure_refusals));
