@@ -12,7 +12,7 @@
 
 MODE    ?= release
 BUILD   := build/$(MODE)
-PKGS    := fcgi json-c libpq openssl libcurl libwebsockets libturbojpeg
+PKGS    := fcgi json-c libpq openssl libcurl libwebsockets libturbojpeg zlib
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
