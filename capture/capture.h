@@ -319,6 +319,10 @@ extern const struct driver drv_nanokvm;
 int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
                              size_t outsz) MUSTCHECK;
 
+/* ---- drv_rfb.c: VNC servers (rfb.c is its protocol engine, wsc.c its WebSocket) ---- */
+
+extern const struct driver drv_rfb;
+
 /* ---- keys.c: key names, combinations and text, for every driver ---------- */
 
 /* Modifier bits, as in the first byte of a USB HID keyboard report. */

@@ -8,6 +8,7 @@
 
 const struct driver *drivers[DRIVERS_MAX] = {
 	&drv_nanokvm,
+	&drv_rfb,
 	NULL,
 };
 

@@ -99,6 +99,18 @@ void rfb_request(struct rfb *r, bool incremental)
 	put16(r, (uint16_t)r->h);
 }
 
+void rfb_ping(struct rfb *r)
+{
+	if (r->st != RFB_NORMAL)
+		return;
+	put8(r, 3);
+	put8(r, 0);
+	put16(r, 0);
+	put16(r, 0);
+	put16(r, 1);
+	put16(r, 1);
+}
+
 void rfb_key(struct rfb *r, uint32_t keysym, uint32_t scancode, bool down)
 {
 	if (r->qemu_keys && scancode != 0) {

@@ -124,6 +124,9 @@ int rfb_tls_ready(struct rfb *r) MUSTCHECK;
 /* Queues a FramebufferUpdateRequest for the whole framebuffer. */
 void rfb_request(struct rfb *r, bool incremental);
 
+/* Queues a request the server answers at once (1x1, non-incremental): proof it is alive. */
+void rfb_ping(struct rfb *r);
+
 /* Queues one key press or release: QEMU extended when confirmed and scancode != 0. */
 void rfb_key(struct rfb *r, uint32_t keysym, uint32_t scancode, bool down);
 
