@@ -532,6 +532,7 @@ void rfb_painted(struct rfb *r, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 	uint32_t cols = (r->w + 63) / 64;
 
 	r->changes++;
+	r->upd_real = true;
 	if (r->complete || w == 0 || h == 0)
 		return;
 	for (uint32_t cy = y / 64; cy <= (y + h - 1) / 64; cy++)
@@ -545,13 +546,22 @@ void rfb_painted(struct rfb *r, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 
 /* ---- server messages ------------------------------------------------------- */
 
-/* The update ended: ask for the next one (non-incremental until all is painted). */
+/*
+ * The update ended: ask for the next. Incremental, except after a
+ * DesktopSize resize, or an update that painted pixels and still left parts
+ * unpainted. Never after an ExtendedDesktopSize rectangle: servers answer
+ * every full request with one, and TigerVNC sends the pixels in a later
+ * update (rfb.md 4.4).
+ */
 static void update_done(struct rfb *r)
 {
+	bool full = r->want_full || (!r->complete && r->upd_real && !r->upd_ext);
+
 	r->in_update = false;
 	r->updates++;
 	r->messages++;
-	rfb_request(r, r->complete);
+	r->want_full = r->upd_real = r->upd_ext = false;
+	rfb_request(r, !full);
 }
 
 static int on_message(struct rfb *r)

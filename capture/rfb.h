@@ -85,6 +85,8 @@ struct rfb {
 	uint64_t resizes;
 	bool complete;			/* every part of the framebuffer painted since (re)size */
 	bool in_update;			/* between an update's header and its end */
+	bool upd_real, upd_ext;		/* this update painted pixels / told the desktop size */
+	bool want_full;			/* a DesktopSize resize: ask for everything again */
 
 	/* The update being parsed. */
 	uint32_t rects_left;		/* 0xffffffff: until LastRect */

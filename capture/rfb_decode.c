@@ -482,8 +482,10 @@ static int new_size(struct rfb *r, uint32_t w, uint32_t h)
 {
 	if (w == 0 || h == 0 || w > RFB_MAX_DIM || h > RFB_MAX_DIM)
 		return rfb_fail(r, SE_PROTOCOL, "the server resized to %ux%u", w, h);
-	if (w != r->w || h != r->h)
+	if (w != r->w || h != r->h) {
 		rfb_resize(r, w, h);
+		r->want_full = r->renc == RFB_PSEUDO_DESKTOPSIZE;
+	}
 	return 1;
 }
 
@@ -498,6 +500,7 @@ static int dec_extdesktop(struct rfb *r)
 	if (rfb_avail(r) < n)
 		return 0;
 	rfb_consume(r, n);
+	r->upd_ext = true;
 	/* y is the status of a request of ours; we send none, and a refusal changes nothing. */
 	if (r->ry != 0)
 		return 1;

