@@ -81,8 +81,13 @@ add() {
 
 # shot NAME FILE: get_screenshot over MCP (a fresh frame) into FILE; sets shot_text.
 shot() {
-  tool get_screenshot "{\"device\":\"$1\",\"max_age_ms\":0}"
-  shot_text=$(jqr '.result.content[0].text')
+  local try
+  for try in 1 2; do
+    tool get_screenshot "{\"device\":\"$1\",\"max_age_ms\":0}"
+    shot_text=$(jqr '.result.content[0].text')
+    grep -q ' JPEG ' <<<"$shot_text" && break
+    diag "get_screenshot $1 (try $try): $shot_text"
+  done
   jqr '.result.content[1].data' | base64 -d >"$2" 2>/dev/null
 }
 
@@ -169,7 +174,7 @@ check "a wrong password: authentication failed, with the server's reason" grep -
 nopw=$(add vnc-b-nopw "vnc://127.0.0.1:$b_port")
 cli frame --device "$nopw" --out "$work/nopw.jpg" --timeout-ms 3000 >/dev/null 2>&1
 check "no password stored: failed, with a reason that says so" \
-  grep -q "^device $nopw: failed, .*no password is stored" <<<"$(cli status --device "$nopw")"
+  grep -q "device $nopw: connecting -> failed (configuration error: .*no password is stored" "$s_var/log/capture.log"
 
 # ---- resolution change -------------------------------------------------------------
 DISPLAY=:$b_disp xrandr -s 1024x768 >/dev/null 2>&1 || DISPLAY=:$b_disp xrandr --fb 1024x768 >/dev/null 2>&1
@@ -184,5 +189,74 @@ check "coordinates follow the new size" grep -q '1024x768' <<<"$out"
 u=$(add vnc-badopt "vnc://127.0.0.1:$a_port?encodings=rre")
 out=$(cli frame --device "$u" --out "$work/u.jpg" --timeout-ms 3000 2>&1)
 check "an unknown encoding in the URL: a configuration error naming it" grep -q "'rre' is not an encoding" <<<"$out"
+
+
+# ---- VeNCrypt TLS ------------------------------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kvmgate-test -keyout "$work/key.pem" \
+  -out "$work/cert.pem" >/dev/null 2>&1
+xvnc c 640x480 -SecurityTypes TLSNone
+c=$(add vnc-c "vnc://127.0.0.1:$c_port")
+shot vnc-c "$work/c.jpg"
+check "VeNCrypt TLSNone (anonymous TLS): a 640x480 screenshot" grep -q '^vnc-c: 640x480 JPEG' <<<"$shot_text"
+check "TLSNone: it matches xwd's" close_to "$work/c.jpg" "$c_disp"
+cli move --device "$c" 300 200 >/dev/null
+check "TLSNone: typing arrives" typed_ok c "$c" "tls $word"
+check "the log says TLS was used" grep -q "device $c: VeNCrypt TLS up" "$s_var/log/capture.log"
+
+xvnc d 640x480 -SecurityTypes X509Vnc -X509Cert "$work/cert.pem" -X509Key "$work/key.pem" -PasswordFile "$work/passwd"
+d=$(add vnc-d "vnc://127.0.0.1:$d_port?tls=insecure" 'vnc-pw-1')
+shot vnc-d "$work/d.jpg"
+check "VeNCrypt X509Vnc with ?tls=insecure: a screenshot" grep -q '^vnc-d: 640x480 JPEG' <<<"$shot_text"
+check "X509Vnc: it matches xwd's" close_to "$work/d.jpg" "$d_disp"
+dv=$(add vnc-d-verify "vnc://127.0.0.1:$d_port" 'vnc-pw-1')
+cli frame --device "$dv" --out "$work/dv.jpg" --timeout-ms 3000 >/dev/null 2>&1
+check "X509 with a self-signed certificate and no ?tls=insecure: refused, saying why" \
+  grep -q "^device $dv: backing_off, .*certificate not accepted" <<<"$(cli status --device "$dv")"
+
+# ---- websockify (ws://, wss://) ----------------------------------------------------
+ws_port=$(free_port)
+websockify 127.0.0.1:"$ws_port" 127.0.0.1:"$a_port" >"$work/websockify.log" 2>&1 &
+pids+=($!)
+wss_port=$(free_port)
+websockify --cert "$work/cert.pem" --key "$work/key.pem" --ssl-only 127.0.0.1:"$wss_port" 127.0.0.1:"$b_port" \
+  >"$work/websockify-ssl.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do ss -Hltn "sport = :$wss_port" | grep -q . && ss -Hltn "sport = :$ws_port" | grep -q . && break; sleep 0.1; done
+w=$(add vnc-ws "ws://127.0.0.1:$ws_port/websockify")
+shot vnc-ws "$work/w.jpg"
+check "websockify ws://: a 1024x768 screenshot" grep -q '^vnc-ws: 1024x768 JPEG' <<<"$shot_text"
+check "ws://: it matches xwd's" close_to "$work/w.jpg" "$a_disp"
+check "ws://: typing arrives" typed_ok a "$w" "ws $word"
+ws2=$(add vnc-wss "wss://127.0.0.1:$wss_port/?tls=insecure" 'vnc-pw-1')
+shot vnc-wss "$work/w2.jpg"
+check "websockify wss:// (TLS) with VNC auth: a 1024x768 screenshot" grep -q '^vnc-wss: 1024x768 JPEG' <<<"$shot_text"
+check "wss://: it matches xwd's" close_to "$work/w2.jpg" "$b_disp"
+grep -q '^vnc-wss: 1024x768' <<<"$shot_text" || { grep "device $ws2:" "$s_var/log/capture.log" | tail -3; tail -5 "$work/websockify-ssl.log"; }
+
+# ---- servers that lie or stall -------------------------------------------------------
+capture_pid=$(stack_child "$s_var" kvmgate-capture)
+for mode in stall midupdate bigrect unknown; do
+  p=$(free_port)
+  python3 "$top/tests/integration/fake_rfb.py" "$mode" "$p" >"$work/fake-$mode.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 50); do grep -qs listening "$work/fake-$mode.out" && break; sleep 0.1; done
+  printf -v "fake_$mode" '%s' "$(add "fake-$mode" "vnc://127.0.0.1:$p")"
+done
+for mode in stall midupdate bigrect unknown; do
+  id=fake_$mode
+  cli frame --device "${!id}" --out "$work/f.jpg" --timeout-ms 1000 >/dev/null 2>&1
+done
+sleep 3.5
+check "a server that never finishes the handshake: timed out, backing off" \
+  grep -q "device $fake_stall: connecting -> backing_off (timeout: no frame within 3000 ms" "$s_var/log/capture.log"
+check "a server that closes mid-update: offline, backing off" \
+  grep -q "^device $fake_midupdate: backing_off, .*closed the connection (during the session)" <<<"$(cli status --device "$fake_midupdate")"
+check "a rectangle larger than the screen: a protocol error naming it" \
+  grep -q "^device $fake_bigrect: backing_off, .*rectangle 1000x1000+0+0 (encoding 0) outside the 640x480" <<<"$(cli status --device "$fake_bigrect")"
+check "an unknown server message: a protocol error naming it" \
+  grep -q "^device $fake_unknown: backing_off, .*unknown server message type 99" <<<"$(cli status --device "$fake_unknown")"
+shot vnc-a "$work/a3.jpg"
+check "meanwhile the other devices keep working" grep -q '^vnc-a: 1024x768 JPEG' <<<"$shot_text"
+check "the capture worker never restarted" [ "$(stack_child "$s_var" kvmgate-capture)" = "$capture_pid" ]
 
 check "the capture worker logged no password" bash -c "! grep -qF -e 'vnc-pw-1' -e 'wrong-pw' '$s_var/log/capture.log'"
