@@ -15,6 +15,7 @@
 #include "capture.h"
 #include "check_run.h"
 #include "rfb.h"
+#include "wsc.h"
 
 static struct rfb r;
 static const struct rfb_opts opts = { .password = "password", .username = "", .jpeg_quality = 8 };
@@ -572,6 +573,78 @@ START_TEST(encodings_option)
 }
 END_TEST
 
+START_TEST(websocket)
+{
+	struct wsc c = { 0 };
+	struct buf req = BUF_INIT, up = BUF_INIT, down = BUF_INIT, f = BUF_INIT;
+	const char *ans = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	                  "Sec-WebSocket-Protocol: binary\r\n\r\n";
+	/* One binary frame split across feeds, a ping, a 126-length frame, then a close. */
+	uint8_t frames[] = { 0x82, 0x03, 'R', 'F', 'B', 0x89, 0x02, 'h', 'i', 0x82, 0x7e, 0x00, 0x80 };
+
+	wsc_request(&c, "127.0.0.1:6080", "/websockify", &req);
+	ck_assert_ptr_nonnull(strstr(req.data, "GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:6080\r\n"));
+	ck_assert_ptr_nonnull(strstr(req.data, "Sec-WebSocket-Protocol: binary"));
+	/* The RFC 6455 example key, so the expected accept value is known. */
+	snprintf(c.key, sizeof c.key, "dGhlIHNhbXBsZSBub25jZQ==");
+	ck_assert_int_eq(wsc_feed(&c, ans, 20, &up, &down), 0);
+	ck_assert(!c.open);
+	ck_assert_int_eq(wsc_feed(&c, ans + 20, strlen(ans) - 20, &up, &down), 0);
+	ck_assert(c.open);
+	ck_assert(!c.base64);
+	ck_assert_int_eq(wsc_feed(&c, frames, 4, &up, &down), 0);
+	ck_assert_uint_eq(up.len, 0);
+	ck_assert_int_eq(wsc_feed(&c, frames + 4, sizeof frames - 4, &up, &down), 0);
+	ck_assert_uint_eq(up.len, 3);
+	ck_assert_uint_eq(down.len, 2 + 4 + 2);	/* the pong, masked */
+	ck_assert_uint_eq((uint8_t)down.data[0], 0x8a);
+	ck_assert_uint_eq((uint8_t)down.data[1], 0x82);
+	for (int i = 0; i < 128; i++)
+		ck_assert_int_eq(wsc_feed(&c, "z", 1, &up, &down), 0);
+	ck_assert_uint_eq(up.len, 3 + 128);
+	ck_assert_int_eq(wsc_feed(&c, "\x88\x00", 2, &up, &down), -1);
+	ck_assert(c.closed);
+	/* Client frames are masked: unmasking gives the payload back. */
+	wsc_frame(&c, "hello", 5, &f);
+	ck_assert_uint_eq((uint8_t)f.data[0], 0x82);
+	ck_assert_uint_eq((uint8_t)f.data[1], 0x85);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(f.data[6 + i] ^ f.data[2 + i % 4], "hello"[i]);
+	buf_free(&c.in);
+	memset(&c, 0, sizeof c);
+	/* A wrong accept value, a refused upgrade, an oversized frame, reserved bits. */
+	snprintf(c.key, sizeof c.key, "AAAAAAAAAAAAAAAAAAAAAA==");
+	ck_assert_int_eq(wsc_feed(&c, ans, strlen(ans), &up, &down), -1);
+	ck_assert_ptr_nonnull(strstr(c.why, "Sec-WebSocket-Accept"));
+	buf_free(&c.in);
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(wsc_feed(&c, "HTTP/1.1 404 Not Found\r\n\r\n", 26, &up, &down), -1);
+	ck_assert_ptr_nonnull(strstr(c.why, "404"));
+	buf_free(&c.in);
+	memset(&c, 0, sizeof c);
+	c.open = true;
+	ck_assert_int_eq(wsc_feed(&c, "\x82\x7f\x00\x00\x00\x00\x10\x00\x00\x00", 10, &up, &down), -1);
+	buf_free(&c.in);
+	memset(&c, 0, sizeof c);
+	c.open = true;
+	ck_assert_int_eq(wsc_feed(&c, "\xc2\x00", 2, &up, &down), -1);
+	/* base64 subprotocol: text frames decoded. */
+	buf_free(&c.in);
+	memset(&c, 0, sizeof c);
+	c.open = c.base64 = true;
+	buf_reset(&up);
+	ck_assert_int_eq(wsc_feed(&c, "\x81\x08UkZCIDAw", 10, &up, &down), 0);
+	ck_assert_uint_eq(up.len, 6);
+	ck_assert(memcmp(up.data, "RFB 00", 6) == 0);
+	buf_free(&c.in);
+	buf_free(&req);
+	buf_free(&up);
+	buf_free(&down);
+	buf_free(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("rfb");
@@ -590,6 +663,9 @@ static Suite *suite(void)
 	tcase_add_test(t, tight);
 	tcase_add_test(t, pseudo_and_messages);
 	tcase_add_test(t, encodings_option);
+	suite_add_tcase(s, t);
+	t = tcase_create("websocket");
+	tcase_add_test(t, websocket);
 	suite_add_tcase(s, t);
 	return s;
 }
