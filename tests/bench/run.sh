@@ -13,6 +13,7 @@ conns=${BENCH_CONNECTIONS:-16}
 trap 'cleanup_stacks' EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
+[ "${BENCH_ONLY:-}" != vnc ] || exec "$(dirname "$0")/vnc.sh"
 
 # mcp_script VAR URL TOKEN BODY: writes a wrk script POSTing one JSON-RPC message
 # on a fresh MCP session, in a file of its own (several are made before any runs).
@@ -133,3 +134,6 @@ t0=$(date +%s%N)
 kv audit verify --file "$au_var/export.jsonl" >/dev/null
 printf '  %-34s %10s events/s\n' "verify an export (no database)" "$(rate "$audit_events" "$t0")"
 stack_cmd "$au_var" "$au_port" stop >/dev/null 2>&1
+
+# The vnc driver against Xvnc (tests/bench/vnc.sh; BENCH_ONLY=vnc runs it alone).
+"$(dirname "$0")/vnc.sh"
