@@ -87,7 +87,7 @@ struct vnc {
 	uint32_t jpeg_w, jpeg_h;
 	bool published, publish_pending;
 	uint64_t seen_updates, seen_messages, tick_messages;
-	bool told_auth;
+	bool told_auth, told_qemu_keys;
 };
 
 static int flush_socket(struct vnc *v);
@@ -629,6 +629,11 @@ static int engine_events(struct vnc *v, int rc)
 	if (v->r.authenticated && !v->told_auth) {
 		v->told_auth = true;
 		session_authenticated(s);
+	}
+	if (v->r.qemu_keys && !v->told_qemu_keys) {
+		v->told_qemu_keys = true;
+		log_info("device %llu: the server takes QEMU extended key events: keys go with scancodes",
+		         (unsigned long long)s->cfg.id);
 	}
 	if (v->r.messages != v->seen_messages) {
 		v->seen_messages = v->r.messages;
