@@ -328,6 +328,8 @@ static int tls_feed(struct tls *t, const void *p, size_t n, struct buf *up, stru
 
 static void to_socket(struct vnc *v, const void *p, size_t n)
 {
+	if (n == 0)
+		return;	/* an empty layer output has no buffer at all */
 	buf_append(&v->sockout, p, n);
 	v->queued += n;
 }
@@ -336,6 +338,8 @@ static void to_outer(struct vnc *v, const void *p, size_t n)
 {
 	struct buf b = BUF_INIT;
 
+	if (n == 0)
+		return;
 	if (!v->wss) {
 		to_socket(v, p, n);
 		return;
