@@ -8,7 +8,8 @@
  * machine the hand-over (waking the next waiter) dominated. Workers now
  * hand their event to this process over a SOCK_SEQPACKET socket and wait
  * for its sequence number; the appender takes every event that is waiting,
- * appends them in one statement (audit_append_batch, sql/007) and answers
+ * appends them in one statement (audit_append_many, sql/010: one lock and
+ * one head read per organisation, one INSERT) and answers
  * each worker after the COMMIT. The chain, its lock and its checks are the
  * same; a worker still acts only once its event is committed.
  *
@@ -83,7 +84,7 @@ int appender_listen(void)
 /* Appends the batch; seqs[i] gets each event's sequence number or -1. */
 static void append_batch(struct pending *p, int n, long long *seqs)
 {
-	static const char sql[] = "SELECT s FROM audit_append_batch($1::jsonb) AS s";
+	static const char sql[] = "SELECT ord, seq FROM audit_append_many($1::jsonb)";
 	json_object *events = json_object_new_array();
 	const char *param[1];
 	PGresult *r;
@@ -96,9 +97,14 @@ static void append_batch(struct pending *p, int n, long long *seqs)
 	}
 	param[0] = json_object_to_json_string_ext(events, JSON_C_TO_STRING_PLAIN);
 	r = db_query(sql, 1, param);
+	for (int i = 0; i < n; i++)
+		seqs[i] = -1;
 	if (r != NULL && PQntuples(r) == n) {
-		for (int i = 0; i < n; i++)
-			seqs[i] = atoll(PQgetvalue(r, i, 0));
+		for (int i = 0; i < n; i++) {
+			long long ord = atoll(PQgetvalue(r, i, 0));
+			if (ord >= 1 && ord <= n)
+				seqs[ord - 1] = atoll(PQgetvalue(r, i, 1));
+		}
 	} else {
 		/* One bad event must not cost the others theirs. */
 		if (n > 1)

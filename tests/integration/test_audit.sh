@@ -271,3 +271,22 @@ BEGIN
   END LOOP;
 END \$\$"
 expect_break "a checkpoint signature altered, chain rewritten" 2001 checkpoint_invalid
+
+# ---- the appender's batch: organisations interleaved ----------------------------
+
+# What the audit appender sends: events of two organisations interleaved.
+# Each gets its own chain's next number, reported at its place in the batch.
+other=$(sql "SELECT id FROM organisations WHERE name = 'other'")
+third=$(sql "INSERT INTO organisations (name) VALUES ('third') RETURNING id")
+# A real body: the first event's of the other organisation, as it was hashed.
+b=$(sql "SELECT substring(convert_from(canon, 'UTF8') from '^[{]\"body\":(.*),\"org\":[0-9]+,\"seq\":') FROM audit_events WHERE org_id = $other AND seq = 1")
+other_seq=$(sql "SELECT max(seq) FROM audit_events WHERE org_id = $other")
+out=$(sql "SELECT string_agg(ord || ':' || seq, ' ' ORDER BY ord) FROM audit_append_many(jsonb_build_array(jsonb_build_array($other, \$b\$$b\$b\$::text), jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($other, \$b\$$b\$b\$::text)))" 2>&1)
+check "a mixed batch: each event numbered in its own chain, in order" [ "$out" = "1:$((other_seq + 1)) 2:1 3:$((other_seq + 2))" ]
+out=$(sql "SELECT seq FROM audit_append_many(jsonb_build_array(jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($third, 'not json'::text)))" 2>&1)
+check "a batch with one bad body is refused whole" grep -q "canonical JSON object\|invalid input syntax" <<<"$out"
+check "the refused batch left nothing" [ "$(sql "SELECT count(*) FROM audit_events WHERE org_id = $third")" = 1 ]
+out=$(kv audit verify --org other --json)
+check "the other chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true $((other_seq + 2))" ]
+out=$(kv audit verify --org third --json)
+check "the third chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true 1" ]
