@@ -284,7 +284,6 @@ static void login_done(struct nk *k, long status)
 	}
 	snprintf(k->token, sizeof k->token, "%s", t);
 	json_object_put(o);
-	session_authenticated(k->s);
 	(void)start(k, NK_INFO, "/api/vm/info", NULL);
 }
 
@@ -340,7 +339,10 @@ static void info_done(struct nk *k, long status)
 	k->poll_due_ns = now_mono_ns();
 	nk_arm(k);
 	/* §6.1: frame detection would leave a static screen without frames. */
-	(void)start(k, NK_DETECT, "/api/stream/mjpeg/detect", "{\"enabled\":false}");
+	if (start(k, NK_DETECT, "/api/stream/mjpeg/detect", "{\"enabled\":false}") < 0)
+		return;
+	/* Operations may start now that the token works and the firmware is known. */
+	session_authenticated(k->s);
 }
 
 static void detect_done(struct nk *k, long status)
