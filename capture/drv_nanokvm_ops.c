@@ -352,9 +352,9 @@ static void op_keys(struct nk *k)
 			return;
 		}
 		if (nanokvm_kbd_msg(k->ver, ks.mods, ks.usage, m, sizeof m, &bin) == 0) {
-			free(copy);
 			op_fail(k, SE_UNSUPPORTED, "\"%.60s\": NanoKVM firmware %s cannot press a modifier "
 			        "alone (JSON input, before 2.3.2)", line, k->s->firmware);
+			free(copy);
 			return;
 		}
 		buf_append(&k->text, &ks, sizeof ks);

@@ -41,7 +41,7 @@ start_sim() {
   for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
 }
 
-KVMGATE_FRAME_TIMEOUT_MS=8000 new_stack s || { not_ok "stack starts"; exit 1; }
+KVMGATE_FRAME_TIMEOUT_MS=8000 KVMGATE_SESSION_IDLE_MS=15000 new_stack s || { not_ok "stack starts"; exit 1; }
 cli() { KVMGATE_VAR_DIR=$s_var "$bin/kvmgate" capture "$@"; }
 # op DEV ARGS...: sets out (stdout) and err (stderr), returns the exit status.
 op() { local d=$1; shift; out=$(cli op "$d" "$@" 2>"$work/op.err"); local rc=$?; err=$(cat "$work/op.err"); return $rc; }
@@ -65,6 +65,8 @@ for p in "${profiles[@]}"; do
   start_sim "s_$n" "$port" "$p"
   printf -v "dev_$n" '%s' "$(add "kvm-$p" "$port")"
 done
+# The 2.5.0 device is kept warm: its session never goes idle.
+stack_sql "$s_var" "UPDATE devices SET keep_warm = true WHERE id = $dev_2_5_0" >/dev/null
 
 for p in "${profiles[@]}"; do
   n=${p//[.-]/_}
@@ -181,6 +183,19 @@ for p in "${profiles[@]}"; do
   fi
 done
 
+# ---- a long paste on one device does not hold up another
+long=$(head -c 2000 /dev/zero | tr '\0' 'c')
+cli op "$dev_2_4_x" --timeout-ms 60000 text "$long" >"$work/paste.out" 2>&1 &
+paster=$!
+sleep 0.5
+t0=$(date +%s%N)
+op "$dev_head" click 5 5
+t1=$(date +%s%N)
+check "a click on another device during a 3 s paste answers at once" [ $(( (t1 - t0) / 1000000 )) -lt 1500 ]
+diag "click took $(( (t1 - t0) / 1000000 )) ms"
+wait "$paster"
+check "and the paste finishes: 2000 characters in 2 pastes" [ "$(jq -c . "$work/paste.out")" = '{"characters":2000,"pastes":2}' ]
+
 # ---- faults, on 2.5.0 and on the legacy profile
 for p in 2.5.0 2.3.1-legacy; do
   n=${p//[.-]/_}
@@ -212,7 +227,10 @@ for p in 2.5.0 2.3.1-legacy; do
 done
 
 # ---- device state in PostgreSQL, keep-warm
+sleep 16	# past the idle period, with no demand for any device
 dev=$dev_2_5_0
+states=$(stack_sql "$s_var" "SELECT string_agg(session_state, ',' ORDER BY device_id) FROM device_state WHERE device_id IN ($dev_2_4_x, $dev_2_5_0)")
+check "idle period over: 2.4.x idle, 2.5.0 (keep_warm) still streaming" [ "$states" = idle,streaming ]
 row=$(stack_sql "$s_var" "SELECT online, session_state, firmware, width, height, power_led, last_frame_at IS NOT NULL FROM device_state WHERE device_id = $dev" 2>/dev/null)
 check "device_state: online, streaming, firmware, size, LED, last frame" [ "$row" = "t|streaming|2.5.0|800|600|t|t" ]
 diag "device_state row: $row"
