@@ -102,12 +102,10 @@ static void host_boot(void)
 void sim_power_press(long long ms)
 {
 	/* A short press starts the host or asks it to shut down (done at once
-	 * here). A long press (>= --long-press-ms) forces it off: a host that was
-	 * off starts on the press and is forced off while the button is held. */
-	bool was = sim.power;
-
-	sim.power = ms >= sim.long_press_ms ? false : !sim.power;
-	if (sim.power && !was)
+	 * here); a long press (>= --long-press-ms) forces a running host off,
+	 * or starts a host that is off. */
+	sim.power = !sim.power;
+	if (sim.power)
 		host_boot();
 	sim.power_presses++;
 	sim_status_line();
