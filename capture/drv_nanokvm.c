@@ -390,7 +390,11 @@ static void on_done(void *arg, CURLcode result)
 		return;
 	}
 	if (result != CURLE_OK && !(k->step == NK_STREAM && result == CURLE_WRITE_ERROR)) {
-		snprintf(why, sizeof why, "%s: %s", step_names[k->step], curl_easy_strerror(result));
+		if (k->step == NK_STREAM && (result == CURLE_PARTIAL_FILE || result == CURLE_RECV_ERROR ||
+		                             result == CURLE_GOT_NOTHING))
+			snprintf(why, sizeof why, "the device closed the stream (%s)", curl_easy_strerror(result));
+		else
+			snprintf(why, sizeof why, "%s: %s", step_names[k->step], curl_easy_strerror(result));
 		session_error(k->s, result == CURLE_OPERATION_TIMEDOUT ? SE_TIMEOUT : SE_OFFLINE, why);
 		return;
 	}
@@ -431,7 +435,63 @@ void nk_call_cleanup(struct nk_call *c)
 	}
 	json_object_put(c->data);
 	buf_free(&c->body);
+	free(c->path);
+	free(c->post);
 	memset(c, 0, sizeof *c);
+}
+
+static void call_start(struct nk *k, struct nk_call *c, const char *path, const char *post,
+                       long timeout_ms, nk_fn then);
+
+/* The new login of relogin() ended: take its token and repeat the request, or report the 401. */
+static void relogin_done(struct nk *k)
+{
+	struct nk_call *c = &k->oc;
+	json_object *tok;
+	const char *t = NULL;
+
+	if (c->code == 0) {
+		if (k->cookie_token[0] != '\0')
+			t = k->cookie_token;
+		else if (json_object_object_get_ex(c->data, "token", &tok) &&
+		         json_object_is_type(tok, json_type_string))
+			t = json_object_get_string(tok);
+	}
+	if (t == NULL || !token_ok(t)) {
+		log_warnx("device %llu: new login after a 401 failed (code %d %.60s)",
+		          (unsigned long long)k->s->cfg.id, c->code, c->msg);
+		c->status = 401;
+		c->code = -1000;
+		c->then_after_login(k);
+		return;
+	}
+	snprintf(k->token, sizeof k->token, "%s", t);
+	log_info("device %llu: logged in again after a 401", (unsigned long long)k->s->cfg.id);
+	call_start(k, c, c->path, c->post, c->timeout_ms, c->then_after_login);
+}
+
+/*
+ * The token died under a running session (≤2.5.0: anyone's logout, §2.4):
+ * one new login on the operations handle, then the request again (§9).
+ */
+static void relogin(struct nk *k, struct nk_call *c)
+{
+	char enc[1024];
+	json_object *o;
+
+	c->relogin = true;
+	k->cookie_token[0] = '\0';
+	if (nanokvm_encrypt_password(k->s->cfg.password, NULL, enc, sizeof enc) < 0) {
+		c->then_after_login(k);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "username", json_object_new_string(k->s->cfg.username));
+	json_object_object_add(o, "password", json_object_new_string(enc));
+	call_start(k, c, "/api/auth/login", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	           REQUEST_TIMEOUT_MS, relogin_done);
+	json_object_put(o);
+	explicit_bzero(enc, sizeof enc);
 }
 
 static void call_done(void *arg, CURLcode result)
@@ -442,6 +502,10 @@ static void call_done(void *arg, CURLcode result)
 	c->running = false;
 	c->result = result;
 	curl_easy_getinfo(c->e, CURLINFO_RESPONSE_CODE, &c->status);
+	if (result == CURLE_OK && c->status == 401 && !c->relogin && c == &c->k->oc) {
+		relogin(c->k, c);
+		return;
+	}
 	c->code = -1000;
 	c->msg[0] = '\0';
 	json_object_put(c->data);
@@ -459,12 +523,13 @@ static void call_done(void *arg, CURLcode result)
 	c->then(c->k);
 }
 
-void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post, long timeout_ms,
-             nk_fn then)
+static void call_start(struct nk *k, struct nk_call *c, const char *path, const char *post,
+                       long timeout_ms, nk_fn then)
 {
 	static struct curl_slist json = { (char *)"Content-Type: application/json", NULL };
 	size_t blen = strlen(k->s->cfg.url);
 	char *url, *cookie;
+	bool login = strcmp(path, "/api/auth/login") == 0;
 
 	while (blen > 0 && k->s->cfg.url[blen - 1] == '/')
 		blen--;
@@ -479,7 +544,12 @@ void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post
 	curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c->e, CURLOPT_WRITEFUNCTION, call_body);
 	curl_easy_setopt(c->e, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(c->e, CURLOPT_COOKIE, cookie);
+	if (login) {
+		curl_easy_setopt(c->e, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(c->e, CURLOPT_HEADERDATA, k);
+	} else {
+		curl_easy_setopt(c->e, CURLOPT_COOKIE, cookie);
+	}
 	if (post != NULL) {
 		curl_easy_setopt(c->e, CURLOPT_HTTPHEADER, &json);
 		curl_easy_setopt(c->e, CURLOPT_COPYPOSTFIELDS, post);
@@ -488,7 +558,7 @@ void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post
 	free(cookie);
 	c->running = true;
 	if (http_start(c->e, call_done, c) < 0) {
-		/* Reported like a transfer that failed at once, from the loop's next turn of the op. */
+		/* Reported like a transfer that failed at once. */
 		c->running = false;
 		c->result = CURLE_FAILED_INIT;
 		c->status = 0;
@@ -496,6 +566,22 @@ void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post
 		snprintf(c->msg, sizeof c->msg, "transfer not started");
 		then(k);
 	}
+}
+
+void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post, long timeout_ms,
+             nk_fn then)
+{
+	/* Kept to repeat the request after a new login. */
+	char *p = xstrdup(path), *b = post != NULL ? xstrdup(post) : NULL;
+
+	free(c->path);
+	free(c->post);
+	c->path = p;
+	c->post = b;
+	c->timeout_ms = timeout_ms;
+	c->then_after_login = then;
+	c->relogin = false;
+	call_start(k, c, path, post, timeout_ms, then);
 }
 
 /* ---- status polling: the power LED, HDMI */

@@ -30,6 +30,10 @@ struct nk_call {
 	nk_fn then;			/* called when it ends */
 	struct nk *k;
 	bool running;
+	bool relogin;			/* a 401 led to a new login already */
+	char *path, *post;		/* the request, to repeat it after a new login */
+	long timeout_ms;
+	nk_fn then_after_login;
 };
 
 struct nk {

@@ -76,8 +76,9 @@ for p in "${profiles[@]}"; do
   check "$p: streaming" grep -q "^device $d: streaming" <<<"$(cli status --device "$d")"
   check "$p: frame detection switched off on the device" [ "$(sj "$port" .stream.frame_detect)" = false ]
   seq=$(cli frame --device "$d" --out "$work/f.jpg" | awk '{print $2}')
+  diag "frame $seq"
   sleep 7	# > 60 unchanged frames at 10 fps: with detection on, the stream would stop
-  check "$p: a static screen keeps streaming" cli frame --device "$d" --out "$work/f2.jpg" --after "$seq" --timeout-ms 3000
+  check "$p: a static screen keeps streaming" quiet cli frame --device "$d" --out "$work/f2.jpg" --after "$seq" --timeout-ms 3000
 
   w=$(word)
   op "$d" text $'\n'"$w"
@@ -225,6 +226,17 @@ for p in 2.5.0 2.3.1-legacy; do
   op "$d" text $'\n'"$w"
   check "$p: the session recovers: text typed on the restarted device" on_screen "$port" "$w"
 done
+
+# ---- every token dies under a live session (a logout elsewhere on <= 2.5.0): one new login
+port=$port_2_4_x d=$dev_2_4_x
+op "$d" power-state
+curl -s -X POST "http://127.0.0.1:$port/sim/set" -H 'Content-Type: application/json' --data '{"new_secret":true}' >/dev/null
+op "$d" power-state
+check "tokens revoked: the next operation logs in again and succeeds" [ "$(jq -r .power <<<"$out")" = on ]
+w=$(word)
+op "$d" text $'\n'"$w"
+check "and typing works with the new token" on_screen "$port" "$w"
+check "the new login is logged" grep -q "device $d: logged in again after a 401" "$s_var/log/capture.log"
 
 # ---- device state in PostgreSQL, keep-warm
 sleep 16	# past the idle period, with no demand for any device

@@ -741,7 +741,8 @@ static void h_sim_restart(const struct api_req *rq, struct json_object *body, st
 }
 
 /* {"cable":bool} plugs or unplugs the HDMI cable; {"power":bool} sets host power;
- * {"ws_drop_after":N} breaks the next WebSocket after N more input messages. */
+ * {"ws_drop_after":N} breaks the next WebSocket after N more input messages;
+ * {"new_secret":true} invalidates every token, as a logout does on <= 2.5.0. */
 static void h_sim_set(const struct api_req *rq, struct json_object *body, struct api_resp *r)
 {
 	bool bad = body == NULL;
@@ -749,6 +750,8 @@ static void h_sim_set(const struct api_req *rq, struct json_object *body, struct
 	sim.hdmi_cable = bool_field(body, "cable", sim.hdmi_cable, &bad);
 	sim.power = bool_field(body, "power", sim.power, &bad);
 	sim.ws_drop_after = (int)int_field(body, "ws_drop_after", sim.ws_drop_after, &bad);
+	if (bool_field(body, "new_secret", false, &bad))
+		sim_restart_tokens();
 	if (bad) {
 		plain(r, 400, "text/plain", "want {\"cable\":bool,\"power\":bool,\"ws_drop_after\":int}\n");
 		return;
