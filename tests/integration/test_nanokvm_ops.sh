@@ -227,6 +227,25 @@ for p in 2.5.0 2.3.1-legacy; do
   check "$p: the session recovers: text typed on the restarted device" on_screen "$port" "$w"
 done
 
+# ---- 2.5.0: another client holds the HID with its own paste
+port=$port_2_5_0 d=$dev_2_5_0
+enc=$(printf '%s' pw | openssl enc -aes-256-cbc -md md5 -pass pass:nanokvm-sipeed-2024 -a -A 2>/dev/null |
+      sed -e 's/+/%2B/g' -e 's,/,%2F,g' -e 's/=/%3D/g')
+other=$(curl -s "http://127.0.0.1:$port/api/auth/login" -H 'Content-Type: application/json' \
+        --data-binary "{\"username\":\"admin\",\"password\":\"$enc\"}" | jq -r .data.token)
+long=$(head -c 800 /dev/zero | tr '\0' 'd')
+curl -s "http://127.0.0.1:$port/api/hid/paste" -b "nano-kvm-token=$other" -H 'Content-Type: application/json' \
+  --data-binary "{\"content\":\"$long\"}" >"$work/other.out" &
+other_pid=$!
+sleep 0.2
+! op "$d" text 'mine'
+check "2.5.0: a paste while another client pastes: HID control is busy" \
+  grep -q 'paste: the device refused: HID control is busy (code -3)' <<<"$err"
+! op "$d" hid-reset
+check "2.5.0: HID reset during that paste: busy too" grep -q 'device refused: HID control is busy (code -1)' <<<"$err"
+wait "$other_pid"
+check "the other client's paste finished" [ "$(jq -r .code "$work/other.out")" = 0 ]
+
 # ---- every token dies under a live session (a logout elsewhere on <= 2.5.0): one new login
 port=$port_2_4_x d=$dev_2_4_x
 op "$d" power-state
