@@ -10,7 +10,8 @@
 #
 # KVMGATE_VAR_DIR and KVMGATE_PORT keep several stacks apart. KVMGATE_DEMO=auto (what
 # make run and make start set) adds a demo fleet when no devices are configured: two
-# simulated NanoKVMs on different firmware, on KVMGATE_PORT+1 and +2. KVMGATE_NGINX=off
+# simulated NanoKVMs on different firmware, on KVMGATE_PORT+1 and +2, and when TigerVNC
+# is installed an Xvnc display with a terminal on KVMGATE_PORT+3. KVMGATE_NGINX=off
 # leaves nginx out (a container deployment runs it in its own container). While it runs,
 # the capture worker, the FastCGI supervisor and nginx are restarted if they die.
 set -euo pipefail
@@ -141,6 +142,44 @@ demo_setup() {
   done
   demo_on=1
   say "demo fleet: ${#demo_rows[@]} simulated NanoKVMs (firmware 2.4.x and 2.5.0) on ports $((port + 1))-$((port + ${#demo_rows[@]}))"
+  demo_vnc_setup "$total"
+}
+
+# An Xvnc display with an xterm (a shell of the user running the stack), on
+# loopback only, with VNC authentication: the vnc device "demo-vnc".
+vnc_port=$((port + 3))
+vnc_display=$((vnc_port % 400 + 100))
+demo_vnc=""
+demo_vnc_setup() {
+  command -v Xvnc >/dev/null && command -v vncpasswd >/dev/null && command -v xterm >/dev/null ||
+    { say "demo fleet: TigerVNC or xterm is not installed; no VNC demo"; return 0; }
+  mkdir -p "$var/demo/vnc"
+  if [ ! -s "$var/demo/vnc/passwd" ]; then
+    head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/demo/vnc/password"
+    vncpasswd -f <"$var/demo/vnc/password" >"$var/demo/vnc/passwd"
+    chmod 600 "$var/demo/vnc/password" "$var/demo/vnc/passwd"
+  fi
+  if ! "$bin/kvmgate" device list --json | jq -e '.devices[] | select(.name == "demo-vnc")' >/dev/null; then
+    [ "$1" = 0 ] || "$bin/kvmgate" device list --json | jq -e '.devices | length == 2' >/dev/null || return 0
+    "$bin/kvmgate" device add demo-vnc --kind vnc --url "vnc://127.0.0.1:$vnc_port" \
+      --password-file "$var/demo/vnc/password" --tags demo >/dev/null ||
+      { say "demo fleet: demo-vnc not added"; return 0; }
+  fi
+  demo_vnc=1
+  say "demo fleet: Xvnc display :$vnc_display with a terminal on port $vnc_port (device demo-vnc)"
+}
+start_demo_xvnc() {
+  Xvnc ":$vnc_display" -geometry 1280x800 -depth 24 -rfbport "$vnc_port" -localhost \
+    -nolisten tcp -AlwaysShared -SecurityTypes VncAuth -PasswordFile "$var/demo/vnc/passwd" \
+    2>>"$(logto demo-xvnc)" &
+  pid[demo-xvnc]=$!
+}
+start_demo_xterm() {
+  local _
+  for _ in $(seq 1 50); do [ -S "/tmp/.X11-unix/X$vnc_display" ] && break; sleep 0.1; done
+  DISPLAY=:$vnc_display xterm -geometry 140x45+0+0 -fa '' -fn fixed -title "kvmgate demo" \
+    -e "${SHELL:-/bin/sh}" 2>>"$(logto demo-xterm)" &
+  pid[demo-xterm]=$!
 }
 demo_start() {
   local row name fw off
@@ -240,6 +279,10 @@ cmd_run() {
   [ "$with_nginx" = on ] && render_nginx
   if [ -n "$demo_on" ]; then
     for row in "${demo_rows[@]}"; do start_one "${row%%|*}"; done
+  fi
+  if [ -n "$demo_vnc" ]; then
+    start_one demo-xvnc
+    start_one demo-xterm
   fi
   start_one capture
   start_one fcgi
