@@ -14,8 +14,11 @@ trap finish EXIT
 KVMGATE_DEMO=auto new_stack d || { not_ok "a stack with the demo fleet starts"; exit 1; }
 kv() { KVMGATE_VAR_DIR=$d_var "$bin/kvmgate" "$@"; }
 out=$(kv device list --json)
-check "two demo devices, tagged demo, with credentials" \
-  [ "$(jq -c '[.devices[] | "\(.name) \(.kind) \(.tags | join(",")) \(.has_credentials)"]' <<<"$out")" = '["demo-nanokvm-a nanokvm demo true","demo-nanokvm-b nanokvm demo true"]' ]
+want='["demo-nanokvm-a nanokvm demo true","demo-nanokvm-b nanokvm demo true","demo-vnc vnc demo true"]'
+ndemo=3
+command -v Xvnc >/dev/null || { want='["demo-nanokvm-a nanokvm demo true","demo-nanokvm-b nanokvm demo true"]'; ndemo=2; }
+check "the demo devices ($ndemo), tagged demo, with credentials" \
+  [ "$(jq -c '[.devices[] | "\(.name) \(.kind) \(.tags | join(",")) \(.has_credentials)"]' <<<"$out")" = "$want" ]
 
 mcp=$d_url/mcp tok=$d_token
 sid= ver=2025-11-25
@@ -31,8 +34,9 @@ check "the two simulators run different firmware" \
 
 stack_cmd "$d_var" "$d_port" stop >/dev/null 2>&1
 check "the simulators stop with the stack" [ "$(pgrep -f "sim-nanokvm --port $((d_port + 1)) " | wc -l)" = 0 ]
+check "so does the demo display" [ "$(pgrep -f "Xvnc :$(( (d_port + 3) % 400 + 100 )) " | wc -l)" = 0 ]
 KVMGATE_DEMO=auto stack_cmd "$d_var" "$d_port" start >/dev/null 2>&1
-check "a restart keeps the same two devices" [ "$(kv device list --json | jq '.devices | length')" = 2 ]
+check "a restart keeps the same devices" [ "$(kv device list --json | jq '.devices | length')" = "$ndemo" ]
 tool get_screenshot '{"device":"demo-nanokvm-a"}'
 check "after a restart the demo screens are served again" grep -q "^demo-nanokvm-a: 1920x1080 JPEG" <<<"$(jqr '.result.content[0].text')"
 
