@@ -96,3 +96,13 @@ int audited_end(struct audited *a, enum audit_outcome outcome, const char *reaso
 	a->ev.args = NULL;
 	return seq > 0 ? 0 : -1;
 }
+
+int audited_read(struct audited *a, struct mcp_call *c, int rc)
+{
+	if (c->device.id > 0)
+		audited_device(a, &c->device);
+	if (audited_end(a, rc == RPC_OK ? AUDIT_OK : AUDIT_ERROR, rc == RPC_OK ? NULL : c->error) < 0 &&
+	    rc == RPC_OK)
+		return mcp_fail(c, RPC_INTERNAL_ERROR, "%s", AUDIT_NOT_DONE);
+	return rc;
+}

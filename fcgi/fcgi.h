@@ -238,6 +238,16 @@ int audited_end(struct audited *a, enum audit_outcome outcome, const char *reaso
 #define AUDIT_NOT_DONE "Not done: the audit log could not be written; nothing was read or " \
 	"changed. Try again shortly."
 
+struct mcp_call;
+
+/*
+ * Finishes the record of an MCP read that is not a tool call (resources/read,
+ * prompts/get) whose handler returned rc: the device in c->device if one was
+ * found, ok or the error in c->error. Returns rc, or an error for the call
+ * when the event could not be written (the read then gives nothing).
+ */
+int audited_read(struct audited *a, struct mcp_call *c, int rc) MUSTCHECK;
+
 /* ---- route.c: the route table and the one authorisation step ----------- */
 
 enum route_flags {

@@ -12,7 +12,6 @@
 
 #include "buf.h"
 #include "fcgi.h"
-#include "log.h"
 
 #define MAX_PROMPTS 32
 #define ARG_VALUE_MAX 1000
@@ -309,11 +308,7 @@ int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **resul
 	audited_begin(&au, c->req, c, "prompts/get", args);
 	if ((rc = check_args(c, p, params, &values)) != RPC_OK) {
 		json_object_put(values);
-		if (c->device.id > 0)
-			audited_device(&au, &c->device);
-		if (audited_end(&au, AUDIT_ERROR, c->error) < 0)
-			log_warnx("a refused prompts/get is not in the audit log");
-		return rc;
+		return audited_read(&au, c, rc);
 	}
 	messages = json_object_new_array();
 	if (p->get != NULL) {
@@ -328,11 +323,7 @@ int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **resul
 		free(text);
 	}
 	json_object_put(values);
-	if (c->device.id > 0)
-		audited_device(&au, &c->device);
-	if (audited_end(&au, rc == RPC_OK ? AUDIT_OK : AUDIT_ERROR, rc == RPC_OK ? NULL : c->error) < 0
-	    && rc == RPC_OK)
-		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "%s", AUDIT_NOT_DONE);
+	rc = audited_read(&au, c, rc);
 	if (rc != RPC_OK) {
 		json_object_put(messages);
 		return rc;

@@ -231,12 +231,7 @@ int mcp_resources_read(struct mcp_call *c, json_object *params, json_object **re
 	json_object_object_add(args, "uri", json_object_new_string(uri));
 	audited_begin(&au, c->req, c, "resources/read", args);
 	contents = json_object_new_array();
-	rc = r->read(c, uri, var, contents);
-	if (c->device.id > 0)
-		audited_device(&au, &c->device);
-	if (audited_end(&au, rc == RPC_OK ? AUDIT_OK : AUDIT_ERROR, rc == RPC_OK ? NULL : c->error) < 0
-	    && rc == RPC_OK)
-		rc = mcp_fail(c, RPC_INTERNAL_ERROR, "%s", AUDIT_NOT_DONE);
+	rc = audited_read(&au, c, r->read(c, uri, var, contents));
 	if (rc != RPC_OK) {
 		json_object_put(contents);
 		return rc;
