@@ -78,6 +78,7 @@ int main(int argc, char **argv)
 	         conf_int(CONF_SHM_SLOTS));
 
 	for (uint64_t warm_ns = 0; !sig.stop;) {
+		devwatch_tick();
 		/* Devices flagged keep_warm: opened now, renewed every 30 s (devstate.c). */
 		if (now_mono_ns() >= warm_ns) {
 			(void)devstate_keep_warm();
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	ctl_server_close();
+	devwatch_close();
 	session_close_all();
 	devstate_cleanup();
 	http_cleanup();

@@ -290,3 +290,23 @@ out=$(kv audit verify --org other --json)
 check "the other chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true $((other_seq + 2))" ]
 out=$(kv audit verify --org third --json)
 check "the third chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true 1" ]
+
+# ---- periodic checkpoints ------------------------------------------------------
+
+# The appender signs each organisation's head on its own, and only when
+# there is something new since the last checkpoint.
+KVMGATE_AUDIT_CHECKPOINT_S=1 new_stack p || { not_ok "a stack with 1 s checkpoints starts"; exit 1; }
+curl -s -o /dev/null "$p_url/api/v1/devices" -H "Authorization: Bearer $p_token"
+psql_p() { stack_sql "$p_var" "$1"; }
+for _ in $(seq 50); do
+  [ "$(psql_p "SELECT count(*) FROM audit_events WHERE action = 'audit.checkpoint'")" -ge 1 ] && break
+  sleep 0.1
+done
+check "a periodic checkpoint is recorded by the system" \
+  [ "$(psql_p "SELECT actor_kind || ' ' || client_name FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq LIMIT 1")" = "system kvmgate-audit" ]
+sleep 2.5
+check "nothing new, no second checkpoint" \
+  [ "$(psql_p "SELECT count(*) FROM audit_events WHERE action = 'audit.checkpoint'")" = 1 ]
+out=$(KVMGATE_VAR_DIR=$p_var "$bin/kvmgate" audit verify --json)
+check "the periodic checkpoint verifies" \
+  [ "$(jq -r '"\(.chain_ok) \(.checkpoints_verified)"' <<<"$out")" = "true 1" ]
