@@ -38,7 +38,7 @@
 #define REQUEST_TIMEOUT_MS 15000L
 #define POLL_MS 5000u
 
-static const char *const step_names[NK__STEPS] = { "login", "info", "detect", "stream" };
+static const char *const step_names[NK__STEPS] = { "login", "info", "stream" };
 
 static void nk_set_step(struct nk *k, enum nk_step to)
 {
@@ -313,6 +313,17 @@ static void learn_address(struct nk *k)
 	curl_url_cleanup(u);
 }
 
+/* Frame detection is off (or could not be switched off); polling starts. */
+static void detect_done(struct nk *k)
+{
+	if (k->pc.code != 0)
+		log_warnx("device %llu: frame detection not switched off (HTTP %ld, code %d %.60s); "
+		          "a static screen may send no frames", (unsigned long long)k->s->cfg.id,
+		          k->pc.status, k->pc.code, k->pc.msg);
+	k->poll_due_ns = now_mono_ns();
+	nk_arm(k);
+}
+
 static void info_done(struct nk *k, long status)
 {
 	json_object *o, *data, *app;
@@ -336,27 +347,14 @@ static void info_done(struct nk *k, long status)
 	learn_address(k);
 	devstate_firmware(k->s->cfg.id, k->s->firmware);
 	nk_ws_start(k);
-	k->poll_due_ns = now_mono_ns();
-	nk_arm(k);
-	/* §6.1: frame detection would leave a static screen without frames. */
-	if (start(k, NK_DETECT, "/api/stream/mjpeg/detect", "{\"enabled\":false}") < 0)
+	/* §6.1: frame detection would leave a static screen without frames; switched off
+	 * on the polling handle, alongside the stream, which need not wait for it. */
+	nk_call(k, &k->pc, "/api/stream/mjpeg/detect", "{\"enabled\":false}", REQUEST_TIMEOUT_MS,
+	        detect_done);
+	if (start(k, NK_STREAM, "/api/stream/mjpeg", NULL) < 0)
 		return;
 	/* Operations may start now that the token works and the firmware is known. */
 	session_authenticated(k->s);
-}
-
-static void detect_done(struct nk *k, long status)
-{
-	int code = -1;
-	const char *msg = "";
-	json_object *o = status == 200 ? envelope(k, &code, &msg) : NULL;
-
-	if (code != 0)
-		log_warnx("device %llu: frame detection not switched off (HTTP %ld, code %d %.60s); "
-		          "a static screen may send no frames", (unsigned long long)k->s->cfg.id, status,
-		          code, msg ? msg : "");
-	json_object_put(o);
-	(void)start(k, NK_STREAM, "/api/stream/mjpeg", NULL);
 }
 
 static void stream_done(struct nk *k, long status, CURLcode result)
@@ -401,7 +399,6 @@ static void on_done(void *arg, CURLcode result)
 	switch (k->step) {
 	case NK_LOGIN: login_done(k, status); break;
 	case NK_INFO: info_done(k, status); break;
-	case NK_DETECT: detect_done(k, status); break;
 	case NK_STREAM: stream_done(k, status, result); break;
 	case NK__STEPS: break;
 	}
@@ -574,6 +571,10 @@ void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post
 	/* Kept to repeat the request after a new login. */
 	char *p = xstrdup(path), *b = post != NULL ? xstrdup(post) : NULL;
 
+	if (c->running) {
+		http_stop(c->e);	/* superseded (a new login restarted the sequence) */
+		c->running = false;
+	}
 	free(c->path);
 	free(c->post);
 	c->path = p;
@@ -649,13 +650,13 @@ void nk_arm(struct nk *k)
 		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 			its.it_value.tv_nsec = 1;
 	}
-	if (timerfd_settime(k->timer.fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+	if (timerfd_settime(k->timer->w.fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
 		log_warn("device %llu: driver timer", (unsigned long long)k->s->cfg.id);
 }
 
 static void on_timer(struct watch *w, uint32_t events)
 {
-	struct nk *k = (struct nk *)((char *)w - offsetof(struct nk, timer));
+	struct nk *k = ((struct nk_timer *)w)->k;
 	uint64_t n, now = now_mono_ns();
 
 	while (read(w->fd, &n, sizeof n) == sizeof n)
@@ -680,9 +681,11 @@ static int nk_open(struct session *s)
 	k->led = k->hdmi_enabled = k->hdmi_signal = -1;
 	nk_call_init(k, &k->oc);
 	nk_call_init(k, &k->pc);
-	k->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	k->timer.on_ready = on_timer;
-	if (k->timer.fd < 0 || watch_add(&k->timer, EPOLLIN) < 0)
+	k->timer = xcalloc(1, sizeof *k->timer);
+	k->timer->k = k;
+	k->timer->w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	k->timer->w.on_ready = on_timer;
+	if (k->timer->w.fd < 0 || watch_add(&k->timer->w, EPOLLIN) < 0)
 		abort();	/* out of descriptors: the supervisor restarts us */
 	s->drv_state = k;
 	return start_login(k);
@@ -698,8 +701,10 @@ static void nk_close(struct session *s)
 	curl_easy_cleanup(k->e);
 	nk_call_cleanup(&k->oc);
 	nk_call_cleanup(&k->pc);
-	watch_del(&k->timer);
-	close(k->timer.fd);
+	watch_del(&k->timer->w);
+	close(k->timer->w.fd);
+	k->timer->k = NULL;
+	watch_free_later(&k->timer->w);
 	mjpeg_cleanup(&k->mj);
 	buf_free(&k->body);
 	buf_free(&k->text);

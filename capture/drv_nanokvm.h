@@ -13,10 +13,19 @@
 #define NK_TOKEN_MAX 2048
 #define NK_MS (1000000ull)
 
-enum nk_step { NK_LOGIN, NK_INFO, NK_DETECT, NK_STREAM, NK__STEPS };
+enum nk_step { NK_LOGIN, NK_INFO, NK_STREAM, NK__STEPS };
 
 struct nk;
 typedef void (*nk_fn)(struct nk *k);
+
+/*
+ * The driver's timerfd, on the heap apart from struct nk: an event of the
+ * batch in which the session closes may still name it (watch_free_later).
+ */
+struct nk_timer {
+	struct watch w;
+	struct nk *k;
+};
 
 /* One REST exchange of a secondary handle (operations, status polling). */
 struct nk_call {
@@ -52,7 +61,7 @@ struct nk {
 	uint16_t port;
 	bool tls;
 
-	struct watch timer;		/* heartbeat, reconnect, op steps, polling */
+	struct nk_timer *timer;		/* heartbeat, reconnect, op steps, polling */
 
 	/* /api/ws */
 	struct ws *ws;

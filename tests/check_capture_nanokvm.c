@@ -264,7 +264,7 @@ static const char *const relogin_script[] = {
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t2\"}}",
 	"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"application\":\"2.4.3\"}}",
-	/* After info, in any order: frame detection off, /api/ws, the LED poll. */
+	/* After info, in any order: the stream, frame detection off, /api/ws. */
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
@@ -331,9 +331,9 @@ START_TEST(test_relogin_once_on_401)
 	ck_assert_str_eq(seen[2], "POST /api/auth/login HTTP/1.1 -");
 	ck_assert_str_eq(seen[3], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t2");
 	/* The step after info is refused: no third login, an authentication failure. */
-	ck_assert(strcmp(seen[4], "POST /api/stream/mjpeg/detect HTTP/1.1 nano-kvm-token=t2") == 0 ||
-	          strcmp(seen[5], "POST /api/stream/mjpeg/detect HTTP/1.1 nano-kvm-token=t2") == 0 ||
-	          strcmp(seen[6], "POST /api/stream/mjpeg/detect HTTP/1.1 nano-kvm-token=t2") == 0);
+	ck_assert(strcmp(seen[4], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0 ||
+	          strcmp(seen[5], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0 ||
+	          strcmp(seen[6], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0);
 	for (int i = 4; i < 7; i++)
 		ck_assert(strstr(seen[i], "/api/auth/login") == NULL);
 }
