@@ -34,7 +34,8 @@ start_sim() {
   : >"$work/$name.data/debian.iso"; : >"$work/$name.data/sub/tools.img"
   LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
     "$sim_bin" --port "$port" --firmware "$3" --password 'pw' --width 800 --height 600 \
-    --time-scale 0.05 --fps 10 --usb-offline-ms 1000 --frame-detect --state-dir "$work/$name.data" \
+    --time-scale 0.05 --fps 10 --usb-offline-ms 1000 --frame-detect --ws-deadline 12 \
+    --state-dir "$work/$name.data" \
     >>"$work/$name.out" 2>>"$work/$name.err" &
   sims+=($!)
   printf -v "${name}_pid" '%s' "$!"
@@ -257,8 +258,11 @@ op "$d" text $'\n'"$w"
 check "and typing works with the new token" on_screen "$port" "$w"
 check "the new login is logged" grep -q "device $d: logged in again after a 401" "$s_var/log/capture.log"
 
-# ---- device state in PostgreSQL, keep-warm
-sleep 16	# past the idle period, with no demand for any device
+# ---- device state in PostgreSQL, keep-warm; the heartbeat keeps /api/ws open
+ws_opened=$(sj "$port_2_5_0" '.requests["/api/ws"]')
+sleep 16	# past the idle period and the 12 s WebSocket deadline, with no demand for any device
+check "2.5.0: heartbeats keep /api/ws open past the device's read deadline" \
+  [ "$(sj "$port_2_5_0" '[.ws_clients, .requests["/api/ws"]] | @csv')" = "1,$ws_opened" ]
 dev=$dev_2_5_0
 states=$(stack_sql "$s_var" "SELECT string_agg(session_state, ',' ORDER BY device_id) FROM device_state WHERE device_id IN ($dev_2_4_x, $dev_2_5_0)")
 check "idle period over: 2.4.x idle, 2.5.0 (keep_warm) still streaming" [ "$states" = idle,streaming ]
