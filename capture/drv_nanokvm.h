@@ -80,7 +80,7 @@ struct nk {
 	int hid_wait;			/* op_next waits for USB: 1 then /api/ws too, 2 not */
 	uint64_t hid_quiet_ns;		/* USB re-enumerates until then: HID waits */
 	/* per-op progress */
-	size_t at, n;
+	size_t at, n, sent_before;
 	int phase;
 	uint16_t px, py;		/* last absolute pointer position sent */
 	bool pointer_known;

@@ -375,8 +375,17 @@ static void paste_next(struct nk *k);
 static void paste_done(struct nk *k)
 {
 	json_object *o;
+	char what[96];
+	size_t typed = 0;
 
-	if (!call_ok(k, "paste"))
+	/* Characters of the pastes before this one, which the device has typed. */
+	for (size_t i = 0; i < k->sent_before; i++)
+		typed += ((unsigned char)k->text.data[i] & 0xc0) != 0x80;
+	if (k->phase == 0)
+		snprintf(what, sizeof what, "paste");
+	else
+		snprintf(what, sizeof what, "paste (after %zu of %zu characters were typed)", typed, k->n);
+	if (!call_ok(k, what))
 		return;
 	k->phase++;
 	if (k->at < k->text.len) {
@@ -403,6 +412,7 @@ static void paste_next(struct nk *k)
 	json_object_object_add(o, "content", json_object_new_string_len(k->text.data + k->at, (int)n));
 	if (k->ver >= NK_VER(2, 3, 0))
 		json_object_object_add(o, "langue", json_object_new_string(langue));
+	k->sent_before = k->at;
 	k->at += n;
 	/* §11: 30-50 ms per rune plus 5 s. */
 	timeout = (long)n * 50 + 5000;
