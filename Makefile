@@ -46,6 +46,7 @@ SIMS       := $(BUILD)/tests/sim-nanokvm
 all: deps-build
 	@$(MAKE) --no-print-directory build MODE=release
 	@mkdir -p bin && cp -f build/release/bin/* bin/
+	@cp -f build/release/tests/sim-nanokvm bin/kvmgate-sim-nanokvm
 
 build: $(PROGRAMS) $(CHECKS) $(FIXTURES) $(SIMS)
 
@@ -114,11 +115,12 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/check_%.o $(SHARED_OBJ)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
               -Ishared -Ifcgi -Icapture $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZERS := build/fuzz/fuzz_url build/fuzz/fuzz_ctl build/fuzz/fuzz_audit build/fuzz/fuzz_rfb \
-           build/fuzz/fuzz_wsc
+FUZZERS := build/fuzz/fuzz_url build/fuzz/fuzz_ctl build/fuzz/fuzz_audit build/fuzz/fuzz_ws \
+           build/fuzz/fuzz_rfb build/fuzz/fuzz_wsc
 build/fuzz/fuzz_url: tests/fuzz/fuzz_url.c $(SHARED_SRC) $(filter-out fcgi/main.c,$(FCGI_SRC))
 build/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 build/fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(SHARED_SRC)
+build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 build/fuzz/fuzz_rfb: tests/fuzz/fuzz_rfb.c $(SHARED_SRC) capture/rfb.c capture/rfb_decode.c capture/keys.c
 build/fuzz/fuzz_wsc: tests/fuzz/fuzz_wsc.c $(SHARED_SRC) capture/wsc.c
 $(FUZZERS):
@@ -139,11 +141,11 @@ fuzz-smoke: $(FUZZERS)
 
 run: all
 	@scripts/deps.sh run
-	@exec scripts/stack.sh run
+	@KVMGATE_DEMO=$${KVMGATE_DEMO:-auto} exec scripts/stack.sh run
 
 start: all
 	@scripts/deps.sh run
-	@scripts/stack.sh start
+	@KVMGATE_DEMO=$${KVMGATE_DEMO:-auto} scripts/stack.sh start
 
 stop:
 	@scripts/stack.sh stop

@@ -85,6 +85,7 @@ static void session_set_state(struct session *s, enum session_state to, const ch
 		cap.sessions -= is_live(from) || from == SS_BACKING_OFF;
 	log_info("device %llu: %s -> %s (%s)", (unsigned long long)s->cfg.id,
 	         session_state_name(from), session_state_name(to), why);
+	devstate_session(s->cfg.id, to, why);
 }
 
 /* Arms the timerfd at the earliest deadline of the current state (none: disarmed). */
@@ -93,11 +94,11 @@ static void session_arm(struct session *s)
 	struct itimerspec its = { 0 };
 	uint64_t at = 0;
 
-	if (s->state != SS_IDLE)
+	if (s->state != SS_IDLE && !s->cfg.keep_warm)
 		at = s->demand_ns + session_timing.idle_ns;
-	if (s->state == SS_BACKING_OFF && s->retry_ns < at)
+	if (s->state == SS_BACKING_OFF && (at == 0 || s->retry_ns < at))
 		at = s->retry_ns;
-	if (is_live(s->state) && s->last_frame_ns + session_timing.frame_timeout_ns < at)
+	if (is_live(s->state) && (at == 0 || s->last_frame_ns + session_timing.frame_timeout_ns < at))
 		at = s->last_frame_ns + session_timing.frame_timeout_ns;
 	for (struct dev_op *op = s->ops; op != NULL; op = op->next)
 		if (at == 0 || op->deadline_ns < at)
@@ -171,7 +172,8 @@ static void ops_expire(struct session *s, uint64_t now)
 void session_tick(struct session *s, uint64_t now)
 {
 	ops_expire(s, now);
-	if (s->state != SS_IDLE && s->ops == NULL && now >= s->demand_ns + session_timing.idle_ns) {
+	if (s->state != SS_IDLE && !s->cfg.keep_warm && s->ops == NULL &&
+	    now >= s->demand_ns + session_timing.idle_ns) {
 		driver_stop(s);
 		session_set_state(s, SS_IDLE, "no demand");
 		shm_slot_release(cap.frames, s->slot);
@@ -344,29 +346,70 @@ int session_frame(struct session *s, struct shm_frame_info *info, const void *by
 
 void session_error(struct session *s, enum session_error e, const char *why)
 {
+	/* The driver forgets the running operation; it is answered once the state moved
+	 * on, so that nothing starts on the stopped driver. Waiting ones may see a
+	 * reconnection, unless no retry can help. */
+	struct dev_op *running = s->ops != NULL && s->op_running ? s->ops : NULL;
+	bool hopeless = e == SE_CONFIG || e == SE_UNSUPPORTED;
 	uint32_t r, ms;
 	char msg[160];
 
+	s->op_running = false;
 	driver_stop(s);
 	s->last_error = e;
 	snprintf(s->last_why, sizeof s->last_why, "%s", why);
-	/* The driver forgot the running operation; waiting ones may see a reconnection. */
-	if (s->ops != NULL && s->op_running)
-		session_op_done(s, s->ops, e, why);
-	if (e == SE_CONFIG || e == SE_UNSUPPORTED || e == SE_AUTH)
-		ops_fail_all(s, e, why);
-	if (e == SE_CONFIG || e == SE_UNSUPPORTED) {
+	if (hopeless) {
 		snprintf(msg, sizeof msg, "%s: %s", session_error_name(e), why);
 		session_set_state(s, SS_FAILED, msg);
+	} else {
+		random_bytes(&r, sizeof r);
+		ms = session_backoff_ms(++s->attempts, r);
+		s->retry_ns = now_mono_ns() + ms * MS;
+		snprintf(msg, sizeof msg, "%s: %s; retry %u in %u ms", session_error_name(e), why,
+		         s->attempts, ms);
+		session_set_state(s, SS_BACKING_OFF, msg);
+	}
+	if (running != NULL)
+		session_op_done(s, running, e, s->last_why);
+	if (hopeless || e == SE_AUTH)
+		ops_fail_all(s, e, s->last_why);
+	session_arm(s);
+}
+
+struct session *session_first(void)
+{
+	return sessions;
+}
+
+void session_reconfigure(struct session *s, const struct device_cfg *cfg)
+{
+	struct dev_op *running = s->ops != NULL && s->op_running ? s->ops : NULL;
+
+	if (s->state == SS_IDLE || (cfg != NULL && memcmp(&s->cfg, cfg, sizeof *cfg) == 0))
+		return;
+	s->op_running = false;
+	driver_stop(s);
+	s->attempts = 0;
+	s->last_error = SE_NONE;
+	s->last_why[0] = '\0';
+	if (cfg == NULL) {
+		session_set_state(s, SS_IDLE, "device disabled or removed");
+		shm_slot_release(cap.frames, s->slot);
+		s->slot = -1;
+		explicit_bzero(s->cfg.password, sizeof s->cfg.password);
+		ops_fail_all(s, SE_CONFIG, "the device was disabled or removed");
 		session_arm(s);
 		return;
 	}
-	random_bytes(&r, sizeof r);
-	ms = session_backoff_ms(++s->attempts, r);
-	s->retry_ns = now_mono_ns() + ms * MS;
-	snprintf(msg, sizeof msg, "%s: %s; retry %u in %u ms", session_error_name(e), why,
-	         s->attempts, ms);
-	session_set_state(s, SS_BACKING_OFF, msg);
+	s->cfg = *cfg;
+	if (s->state != SS_FAILED) {
+		/* A failed session waits for demand; any other reconnects now. */
+		if (s->state != SS_BACKING_OFF)
+			session_set_state(s, SS_BACKING_OFF, "configuration changed");
+		s->retry_ns = now_mono_ns();
+	}
+	if (running != NULL)
+		session_op_done(s, running, SE_CONFIG, "the device's configuration changed meanwhile");
 	session_arm(s);
 }
 

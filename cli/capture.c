@@ -1,12 +1,7 @@
 /*
  * capture.c - kvmgate capture <status|frame>: what the capture worker holds
- * for a device, through the same path FastCGI workers use (shared/frame.c);
- * and kvmgate capture <keys|type|move|click|scroll|reset>: one device
- * operation (CTL_DEVICE_OP) straight to the capture worker, answered once
- * the device has it. For admins and tests: no policy or audit runs here,
- * only the control socket's permissions.
+ * for a device, through the same path FastCGI workers use (shared/frame.c).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,116 +17,6 @@ static void print_reply(const struct ctl_session_reply *r)
 	       (unsigned long long)r->device_id, session_state_name(r->state), r->slot,
 	       (unsigned long long)r->frame_seq, session_error_name(r->error), r->why[0] ? ": " : "",
 	       r->why, r->attempts, r->firmware[0] ? r->firmware : "unknown");
-}
-
-/* The operations: name, op, positional arguments (x y, text or combos). */
-static const struct {
-	const char *name;
-	uint32_t op;
-	int min_args, max_args;	/* positional arguments after the subcommand */
-	bool xy;
-} ops[] = {
-	{ "keys", OP_KEYS, 1, 64, false },
-	{ "type", OP_TEXT, 1, 1, false },
-	{ "move", OP_MOUSE_MOVE, 2, 2, true },
-	{ "click", OP_MOUSE_CLICK, 0, 2, true },
-	{ "scroll", OP_MOUSE_SCROLL, 0, 2, true },
-	{ "reset", OP_HID_RESET, 0, 0, false },
-};
-
-/* kvmgate capture OP --device ID ...: sends one device operation and prints its answer. */
-static int device_op(int argc, char **argv, int k)
-{
-	enum { OPT_DEVICE = 1 << 0, OPT_BUTTON = 1 << 1, OPT_DOUBLE = 1 << 2, OPT_STEPS = 1 << 3,
-	       OPT_LAYOUT = 1 << 4, OPT_TIMEOUT = 1 << 5 };
-	static const struct option opts[] = {
-		{ "device", required_argument, NULL, OPT_DEVICE },
-		{ "button", required_argument, NULL, OPT_BUTTON },
-		{ "double", no_argument, NULL, OPT_DOUBLE },
-		{ "steps", required_argument, NULL, OPT_STEPS },
-		{ "layout", required_argument, NULL, OPT_LAYOUT },
-		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *val[ARRAY_LEN(opts)] = { NULL }, *err;
-	unsigned seen, allowed = OPT_DEVICE | OPT_TIMEOUT;
-	int first, nargs, rc;
-	long long device = 0, x = -1, y = -1, steps = 1, timeout = 30000;
-	struct buf msg = BUF_INIT, data = BUF_INIT;
-	struct ctl_device_op req = { 0 };
-	uint8_t reply[CTL_MAX_MSG];
-	struct ctl_device_op_reply r;
-	uint32_t rlen = 0;
-
-	if (ops[k].op == OP_MOUSE_CLICK)
-		allowed |= OPT_BUTTON | OPT_DOUBLE;
-	if (ops[k].op == OP_MOUSE_SCROLL)
-		allowed |= OPT_STEPS;
-	if (ops[k].op == OP_TEXT)
-		allowed |= OPT_LAYOUT;
-	if (cli_getopts(argc - 1, argv + 1, opts, allowed, ops[k].name, val, &seen, NULL, &first) < 0 ||
-	    val[0] == NULL || parse_ll(val[0], 1, INT64_MAX, &device, &err) < 0 ||
-	    (val[3] != NULL && parse_ll(val[3], -1000, 1000, &steps, &err) < 0) ||
-	    (val[5] != NULL && parse_ll(val[5], 1, 300000, &timeout, &err) < 0))
-		return -1;
-	/* argv + 1 holds the subcommand first: positional arguments start after it. */
-	nargs = argc - 1 - first;
-	argv += 1 + first;
-	if (nargs < ops[k].min_args || nargs > ops[k].max_args || (ops[k].xy && nargs == 1))
-		return -1;
-	if (ops[k].xy && nargs == 2 &&
-	    (parse_ll(argv[0], 0, 65535, &x, &err) < 0 || parse_ll(argv[1], 0, 65535, &y, &err) < 0))
-		return -1;
-	req.device_id = (uint64_t)device;
-	req.op = ops[k].op;
-	req.x = (int32_t)x;
-	req.y = (int32_t)y;
-	req.count = ops[k].op == OP_MOUSE_SCROLL ? (int32_t)steps : (seen & OPT_DOUBLE) ? 2 : 1;
-	req.button = BUTTON_LEFT;
-	if (val[1] != NULL)
-		req.button = strcmp(val[1], "left") == 0 ? BUTTON_LEFT : strcmp(val[1], "right") == 0
-		             ? BUTTON_RIGHT : strcmp(val[1], "middle") == 0 ? BUTTON_MIDDLE : 0;
-	if (req.button == 0 || (val[4] != NULL && strlen(val[4]) >= sizeof req.arg))
-		return -1;
-	if (val[4] != NULL)
-		snprintf(req.arg, sizeof req.arg, "%s", val[4]);
-	req.timeout_ms = (uint32_t)timeout;
-	for (int i = 0; ops[k].op == OP_KEYS && i < nargs; i++)
-		buf_printf(&data, "%s%s", i ? "\n" : "", argv[i]);
-	if (ops[k].op == OP_TEXT)
-		buf_puts(&data, argv[0]);
-	if (data.len + 1 > CTL_OP_DATA_MAX) {
-		fprintf(stderr, "kvmgate: capture %s: at most %d bytes\n", ops[k].name, CTL_OP_DATA_MAX - 1);
-		buf_free(&data);
-		return 1;
-	}
-	req.len = (uint32_t)data.len + 1;
-	buf_append(&msg, &req, sizeof req);
-	buf_append(&msg, data.len ? data.data : "", data.len);
-	buf_append(&msg, "", 1);
-	rc = ctl_call(conf_str(CONF_CAPTURE_SOCKET), CTL_DEVICE_OP, msg.data, (uint32_t)msg.len,
-	              CTL_DEVICE_OP_REPLY, reply, sizeof reply, &rlen, (int)timeout + 5000);
-	buf_free(&msg);
-	buf_free(&data);
-	if (rc < 0) {
-		fprintf(stderr, "kvmgate: capture %s: the capture worker: %s\n", ops[k].name, strerror(errno));
-		return 1;
-	}
-	if (rc != CTL_OK || rlen < sizeof r + 1) {
-		fprintf(stderr, "kvmgate: capture %s: refused (%s)\n", ops[k].name,
-		        rc == CTL_ENODEVICE ? "no such device" : "control error");
-		return 1;
-	}
-	memcpy(&r, reply, sizeof r);
-	reply[rlen - 1] = '\0';
-	if (r.error != SE_NONE) {
-		fprintf(stderr, "kvmgate: capture %s: %s: %s\n", ops[k].name, session_error_name(r.error),
-		        (char *)reply + sizeof r);
-		return 1;
-	}
-	printf("%s done on device %llu (%ux%u)%s%s\n", ops[k].name, (unsigned long long)r.device_id,
-	       r.width, r.height, rlen > sizeof r + 1 ? ": " : "", (char *)reply + sizeof r);
-	return 0;
 }
 
 int cmd_capture(int argc, char **argv)
@@ -158,13 +43,8 @@ int cmd_capture(int argc, char **argv)
 	FILE *f;
 	int rc = 1;
 
-	for (size_t k = 0; k < ARRAY_LEN(ops); k++)
-		if (strcmp(sub, ops[k].name) == 0) {
-			int rc_op = device_op(argc, argv, (int)k);
-			if (rc_op >= 0)
-				return rc_op;
-			goto usage;
-		}
+	if (strcmp(sub, "op") == 0)
+		return cmd_capture_op(argc - 1, argv + 1);
 	if (strcmp(sub, "status") != 0 && strcmp(sub, "frame") != 0)
 		goto usage;
 	if (cli_getopts(argc - 1, argv + 1, opts, OPT_DEVICE | OPT_OUT | OPT_AFTER | OPT_TIMEOUT,
@@ -206,11 +86,6 @@ done:
 usage:
 	fprintf(stderr, "usage: kvmgate capture status --device ID\n"
 	        "       kvmgate capture frame --device ID --out FILE [--after SEQ] [--timeout-ms MS]\n"
-	        "       kvmgate capture keys --device ID COMBO...      (\"ctrl+alt+delete\" \"enter\")\n"
-	        "       kvmgate capture type --device ID [--layout us] TEXT\n"
-	        "       kvmgate capture move --device ID X Y\n"
-	        "       kvmgate capture click --device ID [X Y] [--button left|right|middle] [--double]\n"
-	        "       kvmgate capture scroll --device ID [X Y] [--steps N]   (N < 0: up)\n"
-	        "       kvmgate capture reset --device ID              (release every key and button)\n");
+	        "       kvmgate capture op DEVICE [--timeout-ms MS] OPERATION [ARGS] (op alone: the list)\n");
 	return 2;
 }

@@ -18,6 +18,15 @@ static json_object *ref(const char *to)
 	return o;
 }
 
+/* A security requirement {name: []}. */
+static json_object *scheme(const char *name)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, name, json_object_new_array());
+	return o;
+}
+
 static json_object *param(const char *name, const char *in, bool required)
 {
 	json_object *p = json_object_new_object(), *schema = json_object_new_object();
@@ -112,6 +121,9 @@ static json_object *operation(const struct route *r)
 {
 	json_object *op = json_object_new_object(), *params = json_object_new_array();
 	json_object *responses = json_object_new_object(), *ok = json_object_new_object();
+	/* An authenticated POST with a body creates something; signing in answers 200. */
+	bool creates = strcmp(r->method, "POST") == 0 && r->body != NULL &&
+	               (r->flags & ROUTE_AUTH);
 	const char *p;
 
 	json_object_object_add(op, "summary", json_object_new_string(r->summary));
@@ -134,9 +146,11 @@ static json_object *operation(const struct route *r)
 		json_object_object_add(op, "requestBody", rb);
 	}
 	if (r->flags & ROUTE_AUTH) {
-		json_object *sec = json_object_new_array(), *bearer = json_object_new_object();
-		json_object_object_add(bearer, "bearer", json_object_new_array());
-		json_object_array_add(sec, bearer);
+		json_object *sec = json_object_new_array();
+		if (!(r->flags & ROUTE_COOKIE_ONLY))
+			json_object_array_add(sec, scheme("bearer"));
+		if (r->flags & (ROUTE_COOKIE | ROUTE_COOKIE_ONLY))
+			json_object_array_add(sec, scheme("session"));
 		json_object_object_add(op, "security", sec);
 		json_object_object_add(op, "x-kvmgate-action",
 		                       json_object_new_string(authz_rule(r->action)->name));
@@ -146,10 +160,9 @@ static json_object *operation(const struct route *r)
 		json_object_object_add(op, "security", json_object_new_array());
 	}
 	json_object_object_add(ok, "description", json_object_new_string(
-		strcmp(r->method, "POST") == 0 && r->body != NULL ? "Created" :
-		strcmp(r->method, "DELETE") == 0 ? "Done" : "OK"));
-	json_object_object_add(responses, strcmp(r->method, "POST") == 0 && r->body != NULL
-	                       ? "201" : strcmp(r->method, "DELETE") == 0 ? "204" : "200", ok);
+		creates ? "Created" : strcmp(r->method, "DELETE") == 0 ? "Done" : "OK"));
+	json_object_object_add(responses, creates ? "201"
+	                       : strcmp(r->method, "DELETE") == 0 ? "204" : "200", ok);
 	json_object_object_add(responses, "default", ref("#/components/responses/Error"));
 	json_object_object_add(op, "responses", responses);
 	return op;
@@ -189,6 +202,10 @@ static json_object *components(void)
 	json_object_object_add(bearer, "type", json_object_new_string("http"));
 	json_object_object_add(bearer, "scheme", json_object_new_string("bearer"));
 	json_object_object_add(schemes, "bearer", bearer);
+	json_object_object_add(schemes, "session", json_tokener_parse(
+		"{\"type\":\"apiKey\",\"in\":\"cookie\",\"name\":\"" WEB_COOKIE "\","
+		"\"description\":\"the dashboard's session (POST /api/v1/session); a change made "
+		"with it must also send the session's CSRF token in the " WEB_CSRF_HEADER " header\"}"));
 	json_object_object_add(c, "securitySchemes", schemes);
 	json_object_object_add(mt, "schema", json_tokener_parse(
 		"{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{\"error\":{"
@@ -197,8 +214,9 @@ static json_object *components(void)
 		"\"request_id\":{\"type\":\"string\"}}}}}"));
 	json_object_object_add(content, "application/json", mt);
 	json_object_object_add(err, "description", json_object_new_string(
-		"{\"error\":{\"code\",\"message\",\"request_id\"}}: 400 bad input, 401 no valid token, "
-		"403 the role or token scope lacks the route's action, 404 not found (another "
+		"{\"error\":{\"code\",\"message\",\"request_id\"}}: 400 bad input, 401 no valid token "
+		"or session, 403 the role or token scope lacks the route's action (or a session's "
+		"change lacks its CSRF token: code csrf), 404 not found (another "
 		"organisation's ids included), 405, 409 conflict, 503 the database or the audit "
 		"log unavailable (nothing was done)"));
 	json_object_object_add(err, "content", content);

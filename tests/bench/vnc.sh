@@ -111,12 +111,12 @@ kill "${pids[-1]}" 2>/dev/null || true
 
 # Typing, end to end: 1000 characters (letters, digits, shifted symbols) through the CLI.
 text=$(python3 -c 'import random; random.seed(1); a="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!@#$%^&*()_+-=[]{};:,.<>/? "; print("".join(random.choice(a) for _ in range(1000)))')
-cli move --device "$id" 10 10 >/dev/null
+cli op "$id" move 10 10 >/dev/null
 : >"$work/typed.before"
 t0=$(date +%s%N)
-cli type --device "$id" "$text" >/dev/null
+cli op "$id" text "$text" >/dev/null
 sent=$(date +%s%N)
-cli keys --device "$id" enter >/dev/null
+cli op "$id" keys enter >/dev/null
 for _ in $(seq 1 300); do grep -qxF -- "$text" "$work/typed" 2>/dev/null && break; sleep 0.01; done
 t1=$(date +%s%N)
 echo

@@ -141,7 +141,7 @@ typed_ok() {
   local name=$1 dev=$2 text=$3 f
   f="$work/$name.typed"
   : >"$f.before"; [ -f "$f" ] && cp "$f" "$f.before"
-  cli type --device "$dev" "$text" >/dev/null && cli keys --device "$dev" enter >/dev/null || return 1
+  cli op "$dev" text "$text" >/dev/null && cli op "$dev" keys enter >/dev/null || return 1
   for _ in $(seq 1 50); do [ "$(wc -l <"$f" 2>/dev/null)" -gt "$(wc -l <"$f.before")" ] && break; sleep 0.1; done
   [ "$(tail -n 1 "$f")" = "$text" ] || { diag "typed: $(tail -n 1 "$f" | od -c | head -3)"; return 1; }
 }
@@ -157,7 +157,7 @@ shot vnc-a "$work/a.jpg"
 check "get_screenshot: 1024x768 JPEG" grep -q '^vnc-a: 1024x768 JPEG' <<<"$shot_text"
 check "the screenshot matches xwd's" close_to "$work/a.jpg" "$a_disp"
 check "status: streaming" grep -q "^device $a: streaming" <<<"$(cli status --device "$a")"
-cli move --device "$a" 500 300 >/dev/null
+cli op "$a" move 500 300 >/dev/null
 check "typing: a random word and every shifted symbol arrive exactly" typed_ok a "$a" "$text"
 
 for enc in raw copyrect hextile zrle tight; do
@@ -170,9 +170,10 @@ check "typing through a tight-only session" typed_ok a "$id" "tight $word"
 
 # A click and a scroll go through (the xterm ignores them; the server must not complain).
 check "click, double click, right click, scroll" bash -c \
-  "$(declare -f cli); s_var=$s_var bin=$bin; cli click --device $a 10 10 >/dev/null && cli click --device $a 10 10 --double >/dev/null &&
-   cli click --device $a --button right >/dev/null && cli scroll --device $a 10 10 --steps -3 >/dev/null && cli reset --device $a >/dev/null"
-out=$(cli click --device "$a" 5000 10 2>&1)
+  "$(declare -f cli); s_var=$s_var bin=$bin; cli op $a click 10 10 >/dev/null && cli op $a click 10 10 left 2 >/dev/null &&
+   cli op $a click 10 10 right >/dev/null && cli op $a click >/dev/null && cli op $a scroll -3 10 10 >/dev/null &&
+   cli op $a scroll 2 >/dev/null && cli op $a hid-reset >/dev/null"
+out=$(cli op "$a" click 5000 10 2>&1)
 check "a click outside the screen is refused with the screen's size" grep -q 'outside the 1024x768 screen' <<<"$out"
 
 # ---- VNC authentication ------------------------------------------------------------
@@ -182,7 +183,7 @@ b=$(add vnc-b "vnc://127.0.0.1:$b_port" 'vnc-pw-1')
 shot vnc-b "$work/b.jpg"
 check "VncAuth: an 800x600 screenshot" grep -q '^vnc-b: 800x600 JPEG' <<<"$shot_text"
 check "VncAuth: it matches xwd's" close_to "$work/b.jpg" "$b_disp"
-cli move --device "$b" 400 300 >/dev/null
+cli op "$b" move 400 300 >/dev/null
 check "VncAuth: typing arrives" typed_ok b "$b" "auth $word"
 bad=$(add vnc-b-bad "vnc://127.0.0.1:$b_port" 'wrong-pw')
 out=$(cli frame --device "$bad" --out "$work/bad.jpg" --timeout-ms 5000 2>&1)
@@ -198,8 +199,8 @@ sleep 0.5
 shot vnc-b "$work/b2.jpg"
 check "xrandr to 1024x768: the next screenshot has the new size" grep -q '^vnc-b: 1024x768 JPEG' <<<"$shot_text"
 check "and matches xwd's" close_to "$work/b2.jpg" "$b_disp"
-out=$(cli click --device "$b" 1000 700 2>&1)
-check "coordinates follow the new size" grep -q '1024x768' <<<"$out"
+out=$(cli op "$b" click 1023 767 2>&1; cli op "$b" click 1024 700 2>&1)
+check "coordinates follow the new size (1023,767 taken, 1024 refused)" grep -q 'outside the 1024x768 screen' <<<"$out"
 
 # ---- bad URL options ---------------------------------------------------------------
 u=$(add vnc-badopt "vnc://127.0.0.1:$a_port?encodings=rre")
@@ -215,7 +216,7 @@ c=$(add vnc-c "vnc://127.0.0.1:$c_port")
 shot vnc-c "$work/c.jpg"
 check "VeNCrypt TLSNone (anonymous TLS): a 640x480 screenshot" grep -q '^vnc-c: 640x480 JPEG' <<<"$shot_text"
 check "TLSNone: it matches xwd's" close_to "$work/c.jpg" "$c_disp"
-cli move --device "$c" 300 200 >/dev/null
+cli op "$c" move 300 200 >/dev/null
 check "TLSNone: typing arrives" typed_ok c "$c" "tls $word"
 check "the log says TLS was used" grep -q "device $c: VeNCrypt TLS up" "$s_var/log/capture.log"
 
@@ -265,7 +266,7 @@ if command -v qemu-system-x86_64 >/dev/null; then
   sleep 1.5
   shot vnc-qemu "$work/q1b.jpg"
   check "QEMU: without input the screen stays as it is" same "$work/q1.jpg" "$work/q1b.jpg"
-  cli keys --device "$q" esc >/dev/null
+  cli op "$q" keys esc >/dev/null
   sleep 1.5
   shot vnc-qemu "$work/q2.jpg"
   check "QEMU: Esc opens SeaBIOS's boot menu: the screen changed" differ "$work/q1.jpg" "$work/q2.jpg"
