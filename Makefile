@@ -122,7 +122,7 @@ build/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(SHARED_SRC) $(filter-out capture/ma
 build/fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(SHARED_SRC)
 build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 build/fuzz/fuzz_rfb: tests/fuzz/fuzz_rfb.c $(SHARED_SRC) capture/rfb.c capture/rfb_decode.c capture/keys.c
-build/fuzz/fuzz_wsc: tests/fuzz/fuzz_wsc.c $(SHARED_SRC) capture/wsc.c
+build/fuzz/fuzz_wsc: tests/fuzz/fuzz_wsc.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"

@@ -1,19 +1,17 @@
 /*
- * wsc.c - the WebSocket client codec (RFC 6455) under the RFB driver. Written
- * here rather than through libwebsockets' client: RFB over WebSocket needs
- * only binary frames in a byte stream, and a codec without I/O slots under
- * the driver's TLS layers and into its epoll loop, and is fuzzed on its own.
+ * wsc.c - the WebSocket client codec (RFC 6455) under the RFB driver: the
+ * upgrade and framing without I/O, on ws.c's frame helpers. ws.c's client
+ * owns its socket and TLS; RFB needs a codec that slots between the
+ * driver's layers instead (wss:// TLS below it, VeNCrypt TLS above it) and
+ * carries a byte stream in binary (or base64 text) messages.
  */
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "capture.h"
 #include "wsc.h"
-
-#define GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 void wsc_request(struct wsc *c, const char *host_port, const char *path, struct buf *out)
 {
@@ -54,23 +52,17 @@ static const char *header(const char *head, const char *name, char *v, size_t vl
 
 static int check_answer(struct wsc *c, const char *head)
 {
-	char v[128], want[64], *b;
-	uint8_t md[SHA_DIGEST_LENGTH];
-	char src[128];
+	char v[128], want[29];
 
 	if (strncmp(head, "HTTP/1.1 101", 12) != 0) {
+		char *e;
 		snprintf(c->why, sizeof c->why, "WebSocket upgrade refused: %.60s",
 		         strncmp(head, "HTTP/", 5) == 0 ? head : "not an HTTP answer");
-		char *e = strstr(c->why, "\r\n");
-		if (e != NULL)
+		if ((e = strstr(c->why, "\r\n")) != NULL)
 			*e = '\0';
 		return -1;
 	}
-	snprintf(src, sizeof src, "%s%s", c->key, GUID);
-	SHA1((const uint8_t *)src, strlen(src), md);
-	b = base64_encode(md, sizeof md);
-	snprintf(want, sizeof want, "%s", b);
-	free(b);
+	ws_accept_key(c->key, want);
 	if (header(head, "Sec-WebSocket-Accept", v, sizeof v) == NULL || strcmp(v, want) != 0) {
 		snprintf(c->why, sizeof c->why, "WebSocket upgrade without a valid Sec-WebSocket-Accept");
 		return -1;
@@ -107,29 +99,16 @@ static int b64_up(const uint8_t *p, size_t n, struct buf *up)
 	return 0;
 }
 
-static void frame(const void *data, size_t n, uint8_t opcode, struct buf *out)
+/* Appends one masked client frame (ws.c's header) carrying n bytes of data. */
+static void frame(const void *data, size_t n, int opcode, struct buf *out)
 {
 	uint8_t h[14], mask[4];
-	size_t hl = 2;
 	const uint8_t *p = data;
+	size_t hl;
 
-	h[0] = 0x80 | opcode;
-	if (n < 126) {
-		h[1] = 0x80 | (uint8_t)n;
-	} else if (n < 65536) {
-		h[1] = 0x80 | 126;
-		h[2] = (uint8_t)(n >> 8);
-		h[3] = (uint8_t)n;
-		hl = 4;
-	} else {
-		h[1] = 0x80 | 127;
-		for (int i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
-		hl = 10;
-	}
 	random_bytes(mask, 4);
-	memcpy(h + hl, mask, 4);
-	buf_append(out, h, hl + 4);
+	hl = ws_frame_header(h, opcode, n, mask);
+	buf_append(out, h, hl);
 	buf_reserve(out, n);
 	for (size_t i = 0; i < n; i++)
 		out->data[out->len + i] = (char)(p[i] ^ mask[i & 3]);
@@ -168,58 +147,32 @@ int wsc_feed(struct wsc *c, const void *data, size_t n, struct buf *up, struct b
 		off = (size_t)(end + 4 - c->in.data);
 	}
 	for (;;) {
-		const uint8_t *p = (const uint8_t *)c->in.data + off;
-		size_t have = c->in.len - off, hl = 2;
-		uint64_t len;
-		uint8_t op, mask[4] = { 0 };
-		bool masked;
+		uint8_t *p = (uint8_t *)c->in.data + off;
+		struct ws_frame f;
+		int hl = c->in.len > off ? ws_frame_parse(p, c->in.len - off, &f) : 0;
+		size_t len;
 
-		if (have < 2)
+		if (hl == 0)
 			break;
-		op = p[0] & 0x0f;
-		masked = p[1] & 0x80;
-		len = p[1] & 0x7f;
-		if (p[0] & 0x70) {
-			snprintf(c->why, sizeof c->why, "WebSocket frame with reserved bits 0x%02x", p[0] & 0x70);
+		if (hl < 0) {
+			snprintf(c->why, sizeof c->why, "malformed WebSocket frame (reserved bits, opcode or length)");
 			return -1;
 		}
-		if (len == 126) {
-			if (have < 4)
-				break;
-			len = (uint64_t)p[2] << 8 | p[3];
-			hl = 4;
-		} else if (len == 127) {
-			if (have < 10)
-				break;
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
-			hl = 10;
-		}
-		if (len > WSC_MAX_FRAME) {
-			snprintf(c->why, sizeof c->why, "WebSocket frame of %llu bytes", (unsigned long long)len);
-			return -1;
-		}
-		if (masked) {
-			if (have < hl + 4)
-				break;
-			memcpy(mask, p + hl, 4);
-			hl += 4;
-		}
-		if (have < hl + len)
-			break;
-		/* Unmask in place: the bytes are ours. */
-		if (masked)
+		len = f.len;
+		/* Unmask in place (servers should not mask, some do): the bytes are ours. */
+		if (f.masked)
 			for (size_t i = 0; i < len; i++)
-				((uint8_t *)p)[hl + i] ^= mask[i & 3];
-		switch (op) {
+				p[hl + i] ^= f.mask[i & 3];
+		switch (f.opcode) {
 		case 0: case 2:
-			if (c->base64 && op == 2) {
+			if (c->base64 && f.opcode == 2) {
 				snprintf(c->why, sizeof c->why, "binary WebSocket frame on a base64 connection");
 				return -1;
 			}
-			if (c->base64 ? b64_up(p + hl, len, up) < 0 : (buf_append(up, p + hl, len), 0) < 0)
+			if (c->base64 && b64_up(p + hl, len, up) < 0)
 				goto bad64;
+			if (!c->base64 && len > 0)
+				buf_append(up, p + hl, len);
 			break;
 		case 1:
 			if (!c->base64 || b64_up(p + hl, len, up) < 0)
@@ -230,19 +183,12 @@ int wsc_feed(struct wsc *c, const void *data, size_t n, struct buf *up, struct b
 			snprintf(c->why, sizeof c->why, "the server closed the WebSocket");
 			return -1;
 		case 9:
-			if (len > 125) {
-				snprintf(c->why, sizeof c->why, "WebSocket ping of %llu bytes", (unsigned long long)len);
-				return -1;
-			}
 			frame(p + hl, len, 10, down);
 			break;
-		case 10:
-			break;
 		default:
-			snprintf(c->why, sizeof c->why, "WebSocket frame with opcode %u", op);
-			return -1;
+			break;	/* 10, pong: nothing to do; ws_frame_parse refused the others */
 		}
-		off += hl + len;
+		off += (size_t)hl + len;
 	}
 	if (off > 0) {
 		memmove(c->in.data, c->in.data + off, c->in.len - off);

@@ -13,7 +13,6 @@
 #include "buf.h"
 
 #define WSC_MAX_HEADER 8192		/* largest HTTP answer to the upgrade */
-#define WSC_MAX_FRAME (16u << 20)	/* largest frame payload accepted */
 
 /* One connection's codec state; zero it, then wsc_request. */
 struct wsc {
