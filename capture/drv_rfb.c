@@ -407,7 +407,13 @@ static int publish(struct vnc *v)
 	fi.width = v->jpeg_w;
 	fi.height = v->jpeg_h;
 	fi.len = (uint32_t)v->jpeg_len;
+	if (!v->published) {
+		/* What status and device_state show as the device's firmware: protocol and desktop. */
+		snprintf(v->s->firmware, sizeof v->s->firmware, "RFB %.7s %.19s", v->r.server_version, v->r.name);
+		devstate_firmware(v->s->cfg.id, v->s->firmware);
+	}
 	v->published = true;
+	devstate_frame(v->s->cfg.id, fi.width, fi.height);
 	if (session_frame(v->s, &fi, v->jpeg) < 0)
 		return -1;	/* a frame too large for a slot: logged there; the session goes on */
 	return 0;

@@ -237,6 +237,7 @@ static int on_version(struct rfb *r)
 	if (major < 3)
 		return rfb_fail(r, SE_PROTOCOL, "RFB version %u.%u is too old", major, minor);
 	r->minor = major > 3 || minor >= 8 ? 8 : minor == 7 ? 7 : 3;
+	snprintf(r->server_version, sizeof r->server_version, "%u.%u", major, minor);
 	rfb_consume(r, 12);
 	buf_printf(&r->out, "RFB 003.%03d\n", r->minor);
 	log_debug("rfb: server %u.%u, speaking 3.%d", major, minor, r->minor);

@@ -73,6 +73,7 @@ struct rfb {
 	uint32_t *fb;
 	uint32_t w, h;
 	char name[128];
+	char server_version[16];	/* "3.8", "4.1": what the server's greeting said */
 	bool qemu_keys;			/* the server confirmed QEMU extended key events */
 	uint32_t buttons;		/* pointer button mask held */
 	uint16_t px, py;		/* pointer position */

@@ -156,7 +156,7 @@ check "device added (kind vnc)" [ -n "$a" ]
 shot vnc-a "$work/a.jpg"
 check "get_screenshot: 1024x768 JPEG" grep -q '^vnc-a: 1024x768 JPEG' <<<"$shot_text"
 check "the screenshot matches xwd's" close_to "$work/a.jpg" "$a_disp"
-check "status: streaming" grep -q "^device $a: streaming" <<<"$(cli status --device "$a")"
+check "status: streaming, the server's RFB version and desktop name as firmware" grep -q "^device $a: streaming, .*firmware RFB 3.8 kvmgate-a" <<<"$(cli status --device "$a")"
 cli op "$a" move 500 300 >/dev/null
 check "typing: a random word and every shifted symbol arrive exactly" typed_ok a "$a" "$text"
 
