@@ -467,6 +467,24 @@ int devstate_keep_warm(void);
 
 extern const struct driver drv_rfb;
 
+struct rfb_opts;
+
+/* A vnc device's URL (README "VNC devices"): where, and how. */
+struct vnc_url {
+	char host[256], path[512];
+	int port;
+	bool ws, wss;			/* ws:// or wss:// */
+	enum { TLS_VERIFY, TLS_INSECURE, TLS_OFF } tls_mode;
+};
+
+/*
+ * Parses vnc://host[:port], ws://host[:port]/path or wss://... with the
+ * options encodings=, tls=, jpeg= into u and the engine's options o (whose
+ * password and username it leaves alone). Returns 0, or -1 with a sentence
+ * in why naming what is wrong (unknown or repeated option, bad value).
+ */
+int vnc_parse_url(const char *url, struct vnc_url *u, struct rfb_opts *o, char *why, size_t len) MUSTCHECK;
+
 /* ---- keys.c: key names, combinations and text, for every driver ---------- */
 
 /* Modifier bits, as in the first byte of a USB HID keyboard report. */

@@ -47,8 +47,6 @@
 #define READ_CHUNK (256 * 1024)
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
-enum tls_mode { TLS_VERIFY, TLS_INSECURE, TLS_OFF };
-
 /* One TLS layer over memory BIOs. */
 struct tls {
 	SSL_CTX *ctx;
@@ -63,11 +61,7 @@ struct vnc {
 	struct session *s;
 	struct rfb r;
 
-	/* From the URL. */
-	char host[256], path[512];
-	int port;
-	bool ws, wss;
-	enum tls_mode tls_mode;
+	struct vnc_url u;		/* from the device's URL */
 
 	bool connected;
 	struct tls outer, inner;
@@ -108,15 +102,13 @@ static int fail(struct vnc *v, enum session_error e, const char *fmt, ...)
 
 /* ---- URL ------------------------------------------------------------------ */
 
-/*
- * Parses the device URL and its options into v and o. Returns 0, or -1
- * with a sentence in why.
- */
-static int parse_url(struct vnc *v, struct rfb_opts *o, const char *url, char *why, size_t len)
+int vnc_parse_url(const char *url, struct vnc_url *v, struct rfb_opts *o, char *why, size_t len)
 {
 	const char *p, *hs, *he, *q;
 	long port = -1;
 
+	memset(v, 0, sizeof *v);
+	o->encodings = 0;
 	o->jpeg_quality = 8;
 	o->tls = true;
 	v->tls_mode = TLS_VERIFY;
@@ -232,7 +224,7 @@ static int tls_start(struct vnc *v, struct tls *t, bool anonymous)
 		if (SSL_CTX_set_cipher_list(t->ctx, "aNULL:!eNULL:@SECLEVEL=0") != 1)
 			return -1;
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
-	} else if (v->tls_mode == TLS_INSECURE) {
+	} else if (v->u.tls_mode == TLS_INSECURE) {
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
@@ -245,9 +237,9 @@ static int tls_start(struct vnc *v, struct tls *t, bool anonymous)
 	SSL_set_bio(t->ssl, t->rb, t->wb);
 	SSL_set_connect_state(t->ssl);
 	if (!anonymous) {
-		SSL_set_tlsext_host_name(t->ssl, v->host);
-		if (v->tls_mode != TLS_INSECURE)
-			SSL_set1_host(t->ssl, v->host);
+		SSL_set_tlsext_host_name(t->ssl, v->u.host);
+		if (v->u.tls_mode != TLS_INSECURE)
+			SSL_set1_host(t->ssl, v->u.host);
 	}
 	return 0;
 }
@@ -340,7 +332,7 @@ static void to_outer(struct vnc *v, const void *p, size_t n)
 
 	if (n == 0)
 		return;
-	if (!v->wss) {
+	if (!v->u.wss) {
 		to_socket(v, p, n);
 		return;
 	}
@@ -354,7 +346,7 @@ static void to_ws(struct vnc *v, const void *p, size_t n)
 {
 	struct buf b = BUF_INIT;
 
-	if (!v->ws || n == 0) {
+	if (!v->u.ws || n == 0) {
 		if (n > 0)
 			to_outer(v, p, n);
 		return;
@@ -703,7 +695,7 @@ static int from_outer(struct vnc *v, const void *p, size_t n)
 	struct buf up = BUF_INIT, down = BUF_INIT;
 	int rc;
 
-	if (!v->ws)
+	if (!v->u.ws)
 		return from_ws(v, p, n);
 	rc = wsc_feed(&v->wsc, p, n, &up, &down);
 	to_outer(v, down.data, down.len);
@@ -723,10 +715,10 @@ static void transport_up(struct vnc *v)
 	struct buf b = BUF_INIT;
 	char host_port[300];
 
-	if (!v->ws)
+	if (!v->u.ws)
 		return;
-	snprintf(host_port, sizeof host_port, strchr(v->host, ':') ? "[%s]:%d" : "%s:%d", v->host, v->port);
-	wsc_request(&v->wsc, host_port, v->path, &b);
+	snprintf(host_port, sizeof host_port, strchr(v->u.host, ':') ? "[%s]:%d" : "%s:%d", v->u.host, v->u.port);
+	wsc_request(&v->wsc, host_port, v->u.path, &b);
 	to_outer(v, b.data, b.len);
 	buf_free(&b);
 }
@@ -737,7 +729,7 @@ static int from_socket(struct vnc *v, const void *p, size_t n)
 	char why[160];
 	int rc;
 
-	if (!v->wss)
+	if (!v->u.wss)
 		return from_outer(v, p, n);
 	rc = tls_feed(&v->outer, p, n, &up, &down, why, sizeof why);
 	to_socket(v, down.data, down.len);
@@ -788,8 +780,8 @@ static void on_connected(struct vnc *v)
 
 	v->connected = true;
 	setsockopt(v->sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	log_debug("device %llu: connected to %s:%d", (unsigned long long)v->s->cfg.id, v->host, v->port);
-	if (v->wss) {
+	log_debug("device %llu: connected to %s:%d", (unsigned long long)v->s->cfg.id, v->u.host, v->u.port);
+	if (v->u.wss) {
 		if (tls_start(v, &v->outer, false) < 0) {
 			(void)fail(v, SE_CONFIG, "TLS cannot be set up");
 			return;
@@ -814,7 +806,7 @@ static void on_sock(struct watch *w, uint32_t events)
 		socklen_t len = sizeof err;
 		getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err != 0) {
-			(void)fail(v, SE_OFFLINE, "connect to %s:%d: %s", v->host, v->port, strerror(err));
+			(void)fail(v, SE_OFFLINE, "connect to %s:%d: %s", v->u.host, v->u.port, strerror(err));
 			return;
 		}
 		on_connected(v);
@@ -913,19 +905,19 @@ static int vnc_open(struct session *s)
 	v->s = s;
 	v->sock.fd = v->timer.fd = -1;
 	s->drv_state = v;
-	if (parse_url(v, &o, s->cfg.url, why, sizeof why) < 0)
+	if (vnc_parse_url(s->cfg.url, &v->u, &o, why, sizeof why) < 0)
 		return fail(v, SE_CONFIG, "%s", why);
 	rfb_init(&v->r, &o);
-	snprintf(port, sizeof port, "%d", v->port);
+	snprintf(port, sizeof port, "%d", v->u.port);
 	/* Names resolve through the system resolver; addresses and /etc/hosts answer at once. */
-	if ((rc = getaddrinfo(v->host, port, &hints, &ai)) != 0)
-		return fail(v, rc == EAI_NONAME ? SE_CONFIG : SE_OFFLINE, "%s: %s", v->host, gai_strerror(rc));
+	if ((rc = getaddrinfo(v->u.host, port, &hints, &ai)) != 0)
+		return fail(v, rc == EAI_NONAME ? SE_CONFIG : SE_OFFLINE, "%s: %s", v->u.host, gai_strerror(rc));
 	v->sock.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	v->sock.on_ready = on_sock;
 	if (v->sock.fd < 0 || (connect(v->sock.fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
 		int e = errno;
 		freeaddrinfo(ai);
-		return fail(v, SE_OFFLINE, "connect to %s:%d: %s", v->host, v->port, strerror(e));
+		return fail(v, SE_OFFLINE, "connect to %s:%d: %s", v->u.host, v->u.port, strerror(e));
 	}
 	freeaddrinfo(ai);
 	if (watch_add(&v->sock, EPOLLOUT) < 0)

@@ -645,6 +645,64 @@ START_TEST(websocket)
 }
 END_TEST
 
+START_TEST(urls)
+{
+	static const struct {
+		const char *url, *host, *path;
+		int port;
+		bool ws, wss;
+		int tls;
+		uint32_t enc;
+		int jpeg;
+		const char *why;	/* NULL: accepted; else part of the reason */
+	} t[] = {
+		{ "vnc://10.0.0.5", "10.0.0.5", "/", 5900, false, false, TLS_VERIFY, 0, 8, NULL },
+		{ "vnc://host:5901/", "host", "/", 5901, false, false, TLS_VERIFY, 0, 8, NULL },
+		{ "vnc://[::1]:5902?encodings=hextile,raw&tls=off", "::1", "/", 5902, false, false, TLS_OFF,
+		  RFB_ENC_HEXTILE | RFB_ENC_RAW, 8, NULL },
+		{ "ws://h:6080/websockify?jpeg=off", "h", "/websockify", 6080, true, false, TLS_VERIFY, 0, -1, NULL },
+		{ "wss://bmc.example/kvm/rfb?tls=insecure&jpeg=3", "bmc.example", "/kvm/rfb", 443, true, true,
+		  TLS_INSECURE, 0, 3, NULL },
+		{ "WS://h", "h", "/", 80, true, false, TLS_VERIFY, 0, 8, NULL },
+		{ "http://h", NULL, NULL, 0, false, false, 0, 0, 0, "starts with vnc://" },
+		{ "vnc://", NULL, NULL, 0, false, false, 0, 0, 0, "is not vnc://" },
+		{ "vnc://h:0", NULL, NULL, 0, false, false, 0, 0, 0, "is not vnc://" },
+		{ "vnc://h:65536", NULL, NULL, 0, false, false, 0, 0, 0, "is not vnc://" },
+		{ "vnc://h/path", NULL, NULL, 0, false, false, 0, 0, 0, "is not vnc://" },
+		{ "vnc://[::1", NULL, NULL, 0, false, false, 0, 0, 0, "is not vnc://" },
+		{ "vnc://h?encodings=rre", NULL, NULL, 0, false, false, 0, 0, 0, "'rre' is not an encoding" },
+		{ "vnc://h?encodings=", NULL, NULL, 0, false, false, 0, 0, 0, "empty encodings" },
+		{ "vnc://h?tls=maybe", NULL, NULL, 0, false, false, 0, 0, 0, "tls=maybe" },
+		{ "vnc://h?jpeg=10", NULL, NULL, 0, false, false, 0, 0, 0, "jpeg=10" },
+		{ "vnc://h?tls=off&tls=off", NULL, NULL, 0, false, false, 0, 0, 0, "repeated URL option 'tls'" },
+		{ "vnc://h?password=x", NULL, NULL, 0, false, false, 0, 0, 0, "unknown URL option 'password'" },
+		{ "vnc://h?tls", NULL, NULL, 0, false, false, 0, 0, 0, "not name=value" },
+	};
+	char why[200];
+
+	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+		struct vnc_url u;
+		struct rfb_opts o = { .password = "pw" };
+		int rc = vnc_parse_url(t[i].url, &u, &o, why, sizeof why);
+		if (t[i].why != NULL) {
+			ck_assert_msg(rc == -1 && strstr(why, t[i].why) != NULL, "%s: %d %s", t[i].url, rc, why);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "%s: %s", t[i].url, why);
+		ck_assert_str_eq(u.host, t[i].host);
+		ck_assert_str_eq(u.path, t[i].path);
+		ck_assert_int_eq(u.port, t[i].port);
+		ck_assert_int_eq(u.ws, t[i].ws);
+		ck_assert_int_eq(u.wss, t[i].wss);
+		ck_assert_int_eq(u.tls_mode, t[i].tls);
+		ck_assert_uint_eq(o.encodings, t[i].enc);
+		ck_assert_int_eq(o.jpeg_quality, t[i].jpeg);
+		ck_assert_int_eq(o.tls, t[i].tls != TLS_OFF);
+		ck_assert_str_eq(o.password, "pw");
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("rfb");
@@ -663,6 +721,9 @@ static Suite *suite(void)
 	tcase_add_test(t, tight);
 	tcase_add_test(t, pseudo_and_messages);
 	tcase_add_test(t, encodings_option);
+	suite_add_tcase(s, t);
+	t = tcase_create("url");
+	tcase_add_test(t, urls);
 	suite_add_tcase(s, t);
 	t = tcase_create("websocket");
 	tcase_add_test(t, websocket);
