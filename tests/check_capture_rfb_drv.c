@@ -4,7 +4,8 @@
  * reaches streaming with a JPEG of the server's size; want_frame publishes
  * again without encoding again when nothing changed; a silent server is
  * asked for a 1x1 update often enough that the session never times out;
- * text goes as QEMU extended key events once the server confirmed them,
+ * an operation that arrives before ServerInit waits for it; text goes as
+ * QEMU extended key events once the server confirmed them,
  * shift around shifted characters; a click outside the screen is refused.
  */
 #include <arpa/inet.h>
@@ -70,6 +71,7 @@ static void *serve(void *arg)
 	wr(fd, "\0\0\0\0", 4);
 	if (rd(fd, b, 1) < 0)
 		goto out;
+	usleep(300000);	/* a slow ServerInit: operations wait for the screen size */
 	wr(fd, init, sizeof init);
 	if (rd(fd, b, 20) < 0 || rd(fd, hdr, 4) < 0 || rd(fd, b, 4u * (hdr[2] << 8 | hdr[3])) < 0 ||
 	    rd(fd, b, 10) < 0)
@@ -189,6 +191,11 @@ START_TEST(session)
 	snprintf(c.kind, sizeof c.kind, "vnc");
 	snprintf(c.url, sizeof c.url, "vnc://127.0.0.1:%d", port);
 	s = session_ensure(&c);
+	while (s->state != SS_AUTHENTICATING && now_mono_ns() < end)
+		ck_assert_int_ge(loop_once(10), 0);
+	/* Logged in, no ServerInit yet: the operation waits for it, then goes as plain KeyEvents. */
+	session_op_submit(s, new_op(OP_KEYS, "enter", 0, 0));
+	ck_assert_int_eq(answered, SE__COUNT);
 	while (s->state != SS_STREAMING && now_mono_ns() < end)
 		ck_assert_int_ge(loop_once(10), 0);
 	ck_assert_msg(s->state == SS_STREAMING, "state %s: %s", session_state_name(s->state), s->last_why);
@@ -199,6 +206,12 @@ START_TEST(session)
 	ck_assert_int_eq(fa.format, SHM_FMT_JPEG);
 	ck_assert_uint_eq(fa.width, 64);
 	ck_assert_uint_eq(fa.height, 48);
+	run_ms(50);
+	ck_assert_int_eq(answered, SE_NONE);
+	pthread_mutex_lock(&mu);
+	ck_assert_uint_ge(got_len, 16);
+	ck_assert(memcmp(got, "\x04\x01\0\0\0\0\xff\x0d\x04\x00\0\0\0\0\xff\x0d", 16) == 0);
+	pthread_mutex_unlock(&mu);
 
 	/* Nothing changed: want_frame publishes the same JPEG again, with a new sequence number. */
 	seq = shm_slot_seq(cap.frames, s->slot);
