@@ -110,7 +110,9 @@ struct rfb {
 	uint16_t cw, ch, chx, chy;
 };
 
+/* Starts r at the handshake with a copy of opt (its strings copied too). */
 void rfb_init(struct rfb *r, const struct rfb_opts *opt);
+/* Frees everything r holds (framebuffer, zlib streams, buffers) and wipes the password. */
 void rfb_cleanup(struct rfb *r);
 
 /*
