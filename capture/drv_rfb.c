@@ -44,6 +44,7 @@
 #include "wsc.h"
 
 #define JPEG_QUALITY 80
+#define EMPTY_RETRY_NS 40000000u	/* after an empty update, the next request in 40 ms */
 #define READ_CHUNK (256 * 1024)
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -82,9 +83,11 @@ struct vnc {
 	bool published, publish_pending;
 	uint64_t seen_updates, seen_messages, tick_messages;
 	bool told_auth, told_qemu_keys;
+	uint64_t tick_ns;		/* the ping period */
 };
 
 static int flush_socket(struct vnc *v);
+static int arm(struct vnc *v, uint64_t first_ns);
 
 /* Ends the session with a reason; v is freed (by vnc_close) before this returns. */
 static int fail(struct vnc *v, enum session_error e, const char *fmt, ...) PRINTF_LIKE(3, 4);
@@ -649,6 +652,8 @@ static int engine_events(struct vnc *v, int rc)
 	}
 	if (v->r.updates != v->seen_updates) {
 		v->seen_updates = v->r.updates;
+		if (v->r.request_deferred)
+			(void)arm(v, EMPTY_RETRY_NS);
 		if ((!v->published && v->r.complete) || (v->publish_pending && !v->r.in_update))
 			(void)!publish(v);
 	}
@@ -845,7 +850,26 @@ static void on_sock(struct watch *w, uint32_t events)
 	(void)flush_socket(v);
 }
 
-/* Every quarter of the frame timeout: a server silent since the last tick is asked for 1x1. */
+/* Fires first after first_ns, then every ping period. Returns 0 or -1 (logged). */
+static int arm(struct vnc *v, uint64_t first_ns)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (time_t)(first_ns / 1000000000u);
+	its.it_value.tv_nsec = (long)(first_ns % 1000000000u);
+	its.it_interval.tv_sec = (time_t)(v->tick_ns / 1000000000u);
+	its.it_interval.tv_nsec = (long)(v->tick_ns % 1000000000u);
+	if (timerfd_settime(v->timer.fd, 0, &its, NULL) < 0) {
+		log_warn("device %llu: timerfd_settime", (unsigned long long)v->s->cfg.id);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Every quarter of the frame timeout: a server silent since the last tick
+ * is asked for 1x1. Sooner after an empty update: the deferred request.
+ */
 static void on_tick(struct watch *w, uint32_t events)
 {
 	struct vnc *v = container_of(w, struct vnc, timer);
@@ -855,6 +879,13 @@ static void on_tick(struct watch *w, uint32_t events)
 		;
 	if (v->r.st != RFB_NORMAL)
 		return;
+	if (v->r.request_deferred) {
+		v->r.request_deferred = false;
+		rfb_request(&v->r, true);
+		engine_out(v);
+		(void)flush_socket(v);
+		return;
+	}
 	if (v->r.messages == v->tick_messages) {
 		rfb_ping(&v->r);
 		engine_out(v);
@@ -897,8 +928,6 @@ static int vnc_open(struct session *s)
 	struct vnc *v = xcalloc(1, sizeof *v);
 	struct rfb_opts o = { .password = s->cfg.password, .username = s->cfg.username };
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	struct itimerspec its = { 0 };
-	uint64_t tick_ns;
 	char why[200], port[8];
 	int rc;
 
@@ -924,13 +953,10 @@ static int vnc_open(struct session *s)
 		return fail(v, SE_OFFLINE, "epoll");
 	v->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	v->timer.on_ready = on_tick;
-	tick_ns = session_timing.frame_timeout_ns / 4;
-	if (tick_ns < 100000000u)
-		tick_ns = 100000000u;
-	its.it_value.tv_sec = its.it_interval.tv_sec = (time_t)(tick_ns / 1000000000u);
-	its.it_value.tv_nsec = its.it_interval.tv_nsec = (long)(tick_ns % 1000000000u);
-	if (v->timer.fd < 0 || timerfd_settime(v->timer.fd, 0, &its, NULL) < 0 ||
-	    watch_add(&v->timer, EPOLLIN) < 0)
+	v->tick_ns = session_timing.frame_timeout_ns / 4;
+	if (v->tick_ns < 100000000u)
+		v->tick_ns = 100000000u;
+	if (v->timer.fd < 0 || arm(v, v->tick_ns) < 0 || watch_add(&v->timer, EPOLLIN) < 0)
 		return fail(v, SE_OFFLINE, "timer");
 	return 0;
 }

@@ -550,7 +550,7 @@ void rfb_painted(struct rfb *r, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 /*
  * The update ended: ask for the next. Incremental, except after a
  * DesktopSize resize, or an update that painted pixels and still left parts
- * unpainted. Never after an ExtendedDesktopSize rectangle: servers answer
+ * unpainted. After an empty update the driver asks later (request_deferred). Never after an ExtendedDesktopSize rectangle: servers answer
  * every full request with one, and TigerVNC sends the pixels in a later
  * update (rfb.md 4.4).
  */
@@ -558,11 +558,18 @@ static void update_done(struct rfb *r)
 {
 	bool full = r->want_full || (!r->complete && r->upd_real && !r->upd_ext);
 
+	bool empty = r->upd_rects == 0;
+
 	r->in_update = false;
 	r->updates++;
 	r->messages++;
 	r->want_full = r->upd_real = r->upd_ext = false;
-	rfb_request(r, !full);
+	r->upd_rects = 0;
+	/* Some servers answer at once with nothing: asking again at once would spin. */
+	if (empty && !full)
+		r->request_deferred = true;
+	else
+		rfb_request(r, !full);
 }
 
 static int on_message(struct rfb *r)
@@ -599,6 +606,7 @@ static int on_message(struct rfb *r)
 		if (rc <= 0)
 			return rc;
 		r->rect_open = false;
+		r->upd_rects++;
 		if (r->renc == RFB_PSEUDO_LASTRECT)
 			r->rects_left = 0;
 		else if (r->rects_left != 0xffffffffu)

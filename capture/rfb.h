@@ -88,6 +88,8 @@ struct rfb {
 	bool in_update;			/* between an update's header and its end */
 	bool upd_real, upd_ext;		/* this update painted pixels / told the desktop size */
 	bool want_full;			/* a DesktopSize resize: ask for everything again */
+	uint32_t upd_rects;		/* rectangles in this update */
+	bool request_deferred;		/* an empty update: the driver asks again a little later */
 
 	/* The update being parsed. */
 	uint32_t rects_left;		/* 0xffffffff: until LastRect */

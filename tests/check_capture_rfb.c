@@ -549,6 +549,25 @@ START_TEST(pseudo_and_messages)
 }
 END_TEST
 
+START_TEST(empty_update)
+{
+	connect38(0);
+	update(1);
+	ck_assert_int_eq(rect(0, 0, 64, 64, 7, "\x80\0\0\x07", 4), 0);
+	ck_assert(r.complete);
+	ck_assert_str_eq(take_out(), "03010000000000400040");
+	/* An update with no rectangle: no request at once (the driver sends it a little later). */
+	update(0);
+	ck_assert_uint_eq(r.updates, 2);
+	ck_assert_uint_eq(r.out.len, 0);
+	ck_assert(r.request_deferred);
+	/* A non-empty one is answered at once again. */
+	update(1);
+	ck_assert_int_eq(rect(0, 0, 1, 1, 7, "\x80\0\0\x07", 4), 0);
+	ck_assert_str_eq(take_out(), "03010000000000400040");
+}
+END_TEST
+
 START_TEST(encodings_option)
 {
 	char why[128];
@@ -720,6 +739,7 @@ static Suite *suite(void)
 	tcase_add_test(t, zrle);
 	tcase_add_test(t, tight);
 	tcase_add_test(t, pseudo_and_messages);
+	tcase_add_test(t, empty_update);
 	tcase_add_test(t, encodings_option);
 	suite_add_tcase(s, t);
 	t = tcase_create("url");

@@ -7,12 +7,15 @@ Modes (each connection is served the same way, so reconnects see it again):
              request with half a Raw rectangle, then closes
   bigrect    as midupdate, but announces a 1000x1000 rectangle on a 640x480 screen
   unknown    as midupdate, but sends server message type 99
+  empty      a whole 640x480 frame first, then every request answered at once with an
+             empty update; prints "requests N" each second (a client must not spin)
 Prints "listening" once it accepts connections.
 """
 import socket
 import struct
 import sys
 import threading
+import time
 
 
 def recv_exact(c, n):
@@ -44,6 +47,17 @@ def serve(c, mode):
         n = struct.unpack(">xxH", recv_exact(c, 4))[0]
         recv_exact(c, 4 * n)
         recv_exact(c, 10)
+        if mode == "empty":
+            c.sendall(struct.pack(">BxH", 0, 1) + struct.pack(">HHHHi", 0, 0, 640, 480, 0))
+            c.sendall(b"\x40" * (640 * 480 * 4))
+            count, last = 0, time.monotonic()
+            while True:
+                recv_exact(c, 10)
+                count += 1
+                c.sendall(struct.pack(">BxH", 0, 0))
+                if time.monotonic() - last >= 1:
+                    print("requests %d" % count, flush=True)
+                    count, last = 0, time.monotonic()
         if mode == "unknown":
             c.sendall(b"\x63")
         elif mode == "bigrect":

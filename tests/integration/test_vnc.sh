@@ -296,6 +296,17 @@ check "a rectangle larger than the screen: a protocol error naming it" \
   grep -q "^device $fake_bigrect: backing_off, .*rectangle 1000x1000+0+0 (encoding 0) outside the 640x480" <<<"$(cli status --device "$fake_bigrect")"
 check "an unknown server message: a protocol error naming it" \
   grep -q "^device $fake_unknown: backing_off, .*unknown server message type 99" <<<"$(cli status --device "$fake_unknown")"
+p=$(free_port)
+python3 "$top/tests/integration/fake_rfb.py" empty "$p" >"$work/fake-empty.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do grep -qs listening "$work/fake-empty.out" && break; sleep 0.1; done
+e=$(add fake-empty "vnc://127.0.0.1:$p")
+out=$(cli frame --device "$e" --out "$work/e.jpg" --timeout-ms 5000 2>&1)
+check "a server answering every request with an empty update: frames" grep -q '^frame [0-9]* 640x480 ' <<<"$out"
+sleep 2.5
+rate=$(grep '^requests' "$work/fake-empty.out" | tail -n 1 | awk '{print $2}')
+diag "requests per second to a server that always answers empty: $rate"
+check "and the client does not spin (at most 50 requests a second)" [ "${rate:-999}" -le 50 ]
 shot vnc-a "$work/a3.jpg"
 check "meanwhile the other devices keep working" grep -q '^vnc-a: 1024x768 JPEG' <<<"$shot_text"
 check "the capture worker never restarted" [ "$(stack_child "$s_var" kvmgate-capture)" = "$capture_pid" ]
