@@ -86,7 +86,7 @@ struct vnc {
 	uint64_t tick_ns;		/* the ping period */
 };
 
-static int flush_socket(struct vnc *v);
+static void flush_socket(struct vnc *v);
 static int arm(struct vnc *v, uint64_t first_ns);
 
 /* Ends the session with a reason; v is freed (by vnc_close) before this returns. */
@@ -596,7 +596,8 @@ static int op_run(struct vnc *v, struct dev_op *op)
 	}
 	engine_out(v);
 	v->op_mark = v->queued;
-	return flush_socket(v);
+	flush_socket(v);
+	return 0;
 }
 
 /* Ends the running op if its bytes are all written. */
@@ -752,8 +753,12 @@ static int from_socket(struct vnc *v, const void *p, size_t n)
 
 /* ---- socket --------------------------------------------------------------------------- */
 
-/* Writes what is queued; watches for writability while some is left. Returns -1 when v is gone. */
-static int flush_socket(struct vnc *v)
+/*
+ * Writes what is queued; watches for writability while some is left. It
+ * never ends the session itself (callers up the stack still hold v): a
+ * connection that broke drops its output, and the read side reports it.
+ */
+static void flush_socket(struct vnc *v)
 {
 	while (v->sockout_off < v->sockout.len) {
 		ssize_t n = send(v->sock.fd, v->sockout.data + v->sockout_off, v->sockout.len - v->sockout_off,
@@ -762,8 +767,11 @@ static int flush_socket(struct vnc *v)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		if (n < 0)
-			return fail(v, SE_OFFLINE, "send: %s", strerror(errno));
+		if (n < 0) {
+			log_debug("device %llu: send: %s", (unsigned long long)v->s->cfg.id, strerror(errno));
+			v->sockout_off = v->sockout.len;	/* recv or EPOLLERR ends the session */
+			break;
+		}
 		v->sockout_off += (size_t)n;
 		v->sent += (uint64_t)n;
 	}
@@ -772,12 +780,12 @@ static int flush_socket(struct vnc *v)
 		v->sockout_off = 0;
 	}
 	if (watch_mod(&v->sock, EPOLLIN | (v->sockout.len > 0 ? EPOLLOUT : 0)) < 0)
-		return fail(v, SE_OFFLINE, "epoll");
+		log_warnx("device %llu: the socket's watch could not be changed", (unsigned long long)v->s->cfg.id);
 	op_check(v);
-	return 0;
 }
 
-static void on_connected(struct vnc *v)
+/* TCP is up: TLS (wss://) or the WebSocket upgrade starts. Returns -1 when v is gone. */
+static int on_connected(struct vnc *v)
 {
 	int one = 1;
 	struct buf down = BUF_INIT, up = BUF_INIT;
@@ -787,10 +795,8 @@ static void on_connected(struct vnc *v)
 	setsockopt(v->sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	log_debug("device %llu: connected to %s:%d", (unsigned long long)v->s->cfg.id, v->u.host, v->u.port);
 	if (v->u.wss) {
-		if (tls_start(v, &v->outer, false) < 0) {
-			(void)fail(v, SE_CONFIG, "TLS cannot be set up");
-			return;
-		}
+		if (tls_start(v, &v->outer, false) < 0)
+			return fail(v, SE_CONFIG, "TLS cannot be set up");
 		(void)tls_feed(&v->outer, NULL, 0, &up, &down, why, sizeof why);
 		to_socket(v, down.data, down.len);
 		buf_free(&down);
@@ -798,6 +804,7 @@ static void on_connected(struct vnc *v)
 	} else {
 		transport_up(v);
 	}
+	return 0;
 }
 
 static void on_sock(struct watch *w, uint32_t events)
@@ -814,14 +821,12 @@ static void on_sock(struct watch *w, uint32_t events)
 			(void)fail(v, SE_OFFLINE, "connect to %s:%d: %s", v->u.host, v->u.port, strerror(err));
 			return;
 		}
-		on_connected(v);
-		(void)flush_socket(v);
+		if (on_connected(v) == 0)
+			flush_socket(v);
 		return;
 	}
-	if (events & EPOLLOUT) {
-		if (flush_socket(v) < 0)
-			return;
-	}
+	if (events & EPOLLOUT)
+		flush_socket(v);
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	tmp = xmalloc(READ_CHUNK);
@@ -847,7 +852,7 @@ static void on_sock(struct watch *w, uint32_t events)
 		}
 	}
 	free(tmp);
-	(void)flush_socket(v);
+	flush_socket(v);
 }
 
 /* Fires first after first_ns, then every ping period. Returns 0 or -1 (logged). */
@@ -883,13 +888,13 @@ static void on_tick(struct watch *w, uint32_t events)
 		v->r.request_deferred = false;
 		rfb_request(&v->r, true);
 		engine_out(v);
-		(void)flush_socket(v);
+		flush_socket(v);
 		return;
 	}
 	if (v->r.messages == v->tick_messages) {
 		rfb_ping(&v->r);
 		engine_out(v);
-		(void)flush_socket(v);
+		flush_socket(v);
 		return;
 	}
 	v->tick_messages = v->r.messages;
