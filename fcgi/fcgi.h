@@ -499,8 +499,10 @@ json_object *tool_output_schema(int i);
 
 /*
  * Whether schema uses only what tool_check_args() understands: an object
- * with properties of type string, integer, number or boolean, required,
- * additionalProperties, enum, minimum, maximum, minLength, maxLength.
+ * with properties of type string, integer, number, boolean, array (with
+ * items, minItems, maxItems) or object (with its own properties, required,
+ * additionalProperties), or a list of those types; enum, minimum, maximum,
+ * minLength, maxLength; arrays and objects nested at most two deep.
  * Returns true, or false with the first problem in why.
  */
 bool tool_schema_supported(json_object *schema, char *why, size_t len);

@@ -22,6 +22,16 @@ static const char test_schema[] =
 	"\"kind\":{\"type\":\"string\",\"enum\":[\"a\",\"b\"]}},"
 	"\"required\":[\"name\"],\"additionalProperties\":false}";
 
+/* Arrays, lists of types and nested objects. */
+static const char nested_schema[] =
+	"{\"type\":\"object\",\"properties\":{"
+	"\"keys\":{\"type\":[\"string\",\"array\"],\"minLength\":1,\"minItems\":1,"
+	"\"maxItems\":2,\"items\":{\"type\":\"string\",\"maxLength\":3}},"
+	"\"region\":{\"type\":\"object\",\"properties\":{"
+	"\"x\":{\"type\":\"integer\",\"minimum\":0},\"w\":{\"type\":\"integer\"}},"
+	"\"required\":[\"x\"],\"additionalProperties\":false}},"
+	"\"additionalProperties\":false}";
+
 /* The same without additionalProperties: unknown arguments pass. */
 static const char open_schema[] =
 	"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}";
@@ -57,6 +67,19 @@ static const struct {
 	{ test_schema, "{\"name\":\"toolong\"}", "'name' must be at most 5 characters" },
 	{ test_schema, "{\"name\":\"\"}", "'name' must be at least 1 character" },
 	{ test_schema, "[]", "must be a JSON object" },
+	{ nested_schema, "{\"keys\":\"abc\"}", NULL },
+	{ nested_schema, "{\"keys\":[\"a\",\"bc\"]}", NULL },
+	{ nested_schema, "{\"region\":{\"x\":0,\"w\":5}}", NULL },
+	{ nested_schema, "{\"keys\":1}", "'keys' must be a string or an array, not an integer" },
+	{ nested_schema, "{\"keys\":\"\"}", "'keys' must be at least 1 character" },
+	{ nested_schema, "{\"keys\":[]}", "'keys' must have at least 1 item" },
+	{ nested_schema, "{\"keys\":[\"a\",\"b\",\"c\"]}", "'keys' must have at most 2 items" },
+	{ nested_schema, "{\"keys\":[\"a\",7]}", "'keys[1]' must be a string" },
+	{ nested_schema, "{\"keys\":[\"abcd\"]}", "'keys[0]' must be at most 3 characters" },
+	{ nested_schema, "{\"region\":[]}", "'region' must be an object" },
+	{ nested_schema, "{\"region\":{}}", "Missing required argument 'region.x'" },
+	{ nested_schema, "{\"region\":{\"x\":-1}}", "'region.x' must be at least 0" },
+	{ nested_schema, "{\"region\":{\"x\":1,\"y\":2}}", "Unknown argument 'region.y'" },
 	{ open_schema, "{\"n\":1,\"other\":\"x\"}", NULL },
 	{ open_schema, "{\"n\":\"1\"}", "'n' must be an integer" },
 };
@@ -95,6 +118,13 @@ static const char *const unsupported[] = {
 	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"enum\":[]}}}",
 	"{\"type\":\"object\",\"required\":[\"a\"]}",
 	"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"items\":{\"type\":\"string\"}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":{}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"required\":[\"b\"]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"required\":[]}}}",
 };
 
 START_TEST(test_unsupported_schema)
