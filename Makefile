@@ -12,7 +12,7 @@
 
 MODE    ?= release
 BUILD   := build/$(MODE)
-PKGS    := fcgi json-c libpq openssl libcurl libwebsockets libturbojpeg
+PKGS    := fcgi json-c libpq openssl libcurl libwebsockets libturbojpeg zlib
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
@@ -22,7 +22,7 @@ CFLAGS_san     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS_$(MODE)) -D_GNU_SOURCE -Ishared -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS := $(filter -fsanitize=%,$(CFLAGS_$(MODE)))
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 SHARED_SRC  := $(wildcard shared/*.c)

@@ -542,6 +542,116 @@ void tool_content(struct tool_result *res, json_object *block);
 int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
                 struct tool_result *res, bool *yes);
 
+/* ---- image.c: decode, crop, scale, enhance, encode screenshots ----------- */
+
+#define IMG_SIDE_MAX 16384		/* widest and tallest picture accepted */
+#define IMG_LLM_EDGE 1568.0		/* mcp.md section 7: longest edge a model sees */
+#define IMG_LLM_PIXELS (1.15 * 1024 * 1024)	/* and its pixel budget */
+#define IMG_ENHANCE_GAIN_MAX 1.3	/* enhance=llm never brightens more than this */
+#define IMG_PNG_LEVEL 3			/* zlib level: a 1.1 MP console in a few ms */
+
+/* An 8-bit RGB picture, rows packed; px is owned (img_free). */
+struct img {
+	int w, h;
+	unsigned char *px;
+};
+
+void img_free(struct img *im);
+
+/* Decodes a JPEG into *out. Returns 0, or -1 with the reason in why. */
+int img_from_jpeg(const void *data, size_t len, struct img *out, char *why, size_t wlen)
+	MUSTCHECK;
+
+/* Converts a raw 4-byte-per-pixel frame (RGBx, or BGRx when bgr). 0, or -1 with why. */
+int img_from_raw(const void *data, size_t len, int w, int h, bool bgr, struct img *out,
+                 char *why, size_t wlen) MUSTCHECK;
+
+/* Keeps the w x h rectangle at x, y. Returns 0, or -1 when it is not inside the picture. */
+int img_crop(struct img *im, int x, int y, int w, int h) MUSTCHECK;
+
+/*
+ * Shrinks the picture to w x h by area averaging. Does nothing when that
+ * would enlarge either side or the size is the same.
+ */
+void img_scale(struct img *im, int w, int h);
+
+/*
+ * The mcp.md section 7 factor for a w x h picture: min(1568/w, 1568/h,
+ * sqrt(1.15 MP / (w*h))) when below 1, else 1.
+ */
+double img_llm_scale(int w, int h);
+
+/*
+ * enhance=llm: a bounded levels stretch shared by the channels (increasing,
+ * so the order of values is kept and grey stays below white) and a mild
+ * unsharp mask; image.c says exactly what.
+ */
+void img_enhance(struct img *im);
+
+/* Encodes as JPEG at quality (1-100), or as PNG (RGB, 8 bits), replacing out. 0 or -1. */
+int img_to_jpeg(const struct img *im, int quality, struct buf *out) MUSTCHECK;
+int img_to_png(const struct img *im, struct buf *out) MUSTCHECK;
+
+/* ---- screenshot.c: a device's screen as the caller asked for it ---------- */
+
+enum shot_format { SHOT_JPEG, SHOT_PNG };
+
+/* What get_screenshot and GET .../screenshot may ask for; shot_opts_init() sets defaults. */
+struct shot_opts {
+	long long max_age_ms;
+	enum shot_format format;
+	int max_width;			/* 0: none */
+	bool region;			/* crop to rx, ry, rw, rh (screen pixels) */
+	int rx, ry, rw, rh;
+	bool enhance;			/* enhance=llm */
+};
+
+/* A screenshot: the encoded picture and what it shows. */
+struct shot {
+	struct buf data;		/* JPEG or PNG bytes; buf_free() it */
+	const char *mime;		/* "image/jpeg" or "image/png" */
+	int width, height;		/* of the picture sent */
+	int screen_width, screen_height;	/* of the device's screen */
+	bool passthrough;		/* the device's own JPEG, not re-encoded */
+	uint64_t seq, capture_ns, age_ms;
+};
+
+/* Why no screenshot; each maps to a tool error and an HTTP status. */
+enum shot_status {
+	SHOT_OK,
+	SHOT_BAD_REQUEST,		/* the options do not fit the screen (400) */
+	SHOT_NO_DEVICE,			/* disabled or removed (404) */
+	SHOT_UNAVAILABLE,		/* capture worker or frame store unreachable (503) */
+	SHOT_AUTH,			/* the device refused its credentials (502) */
+	SHOT_UNSUPPORTED,		/* no screenshots for this device kind (501) */
+	SHOT_DEVICE,			/* no frame in time, or a frame that cannot be used (504) */
+};
+
+void shot_opts_init(struct shot_opts *o);
+
+/*
+ * Parses "x,y,width,height" (REST's region parameter) into o. Returns 0, or
+ * -1 with a sentence in why.
+ */
+int shot_parse_region(const char *s, struct shot_opts *o, char *why, size_t len) MUSTCHECK;
+
+/*
+ * The screen of device d as o asks: the latest frame if at most max_age_ms
+ * old, else the next one within 10 s; the device's JPEG as it is when
+ * nothing is asked, otherwise cropped, scaled (max_width, or mcp.md
+ * section 7's rule when neither max_width nor a region is given), enhanced
+ * and encoded, never above about 3.75 MB. Returns SHOT_OK with *out filled
+ * (the caller frees out->data), or why not with a sentence for a person in why.
+ */
+enum shot_status shot_take(const struct device_ref *d, const struct shot_opts *o,
+                           struct shot *out, char *why, size_t len) MUSTCHECK;
+
+/*
+ * The current screen size of device d as its latest frame in shared memory
+ * says, without waiting: 0 with *w and *h, or -1 when no frame is there.
+ */
+int shot_screen_size(const struct device_ref *d, int *w, int *h);
+
 /* ---- tools_console.c: screens ---------------------------------------------- */
 
 tool_fn tool_get_screenshot;

@@ -160,18 +160,40 @@ static const struct tool builtin[] = {
 		.name = "get_screenshot",
 		.title = "Screenshot",
 		.description =
-			"The current screen of a device as a JPEG image, with its size and capture "
+			"The current screen of a device as an image, with its size and capture "
 			"time. A frame at most max_age_ms old is returned at once; otherwise the "
 			"call waits up to 10 s for the next one. The first call for a device opens "
-			"its video session, which can take a few seconds. Coordinates of later "
-			"mouse actions are pixels of this image.",
+			"its video session, which can take a few seconds. With no other argument "
+			"the device's own JPEG is returned as it is, at full resolution; format "
+			"png, region, max_width or enhance re-encode it, and unless region or "
+			"max_width is given the picture is then scaled to at most 1568 px and "
+			"1.15 megapixels. enhance 'llm' makes console text crisper and darker "
+			"backgrounds darker without turning grey text white. Mouse coordinates "
+			"are pixels of the full screen, not of a scaled or cropped picture: the "
+			"text block gives the screen size.",
 		.input_schema = JSON({
 			"type": "object",
 			"properties": {
 				"device": {"type": "string", "minLength": 1, "maxLength": 100,
 				           "description": "device name or id"},
 				"max_age_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
-				               "description": "accept a frame this old (default 1000)"}
+				               "description": "accept a frame this old (default 1000)"},
+				"format": {"type": "string", "enum": ["jpeg", "png"],
+				           "description": "image format (default jpeg)"},
+				"max_width": {"type": "integer", "minimum": 16, "maximum": 16384,
+				              "description": "scale down to at most this width, keeping the aspect ratio"},
+				"region": {"type": "object",
+				           "description": "only this rectangle of the screen, in screen pixels",
+				           "properties": {
+				               "x": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "y": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+				               "height": {"type": "integer", "minimum": 1, "maximum": 16384}
+				           },
+				           "required": ["x", "y", "width", "height"],
+				           "additionalProperties": false},
+				"enhance": {"type": "string", "enum": ["none", "llm"],
+				            "description": "llm: contrast and sharpening for reading console text (default none)"}
 			},
 			"required": ["device"],
 			"additionalProperties": false

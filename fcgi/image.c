@@ -1,0 +1,372 @@
+/*
+ * image.c - the pixels of a screenshot: decode (JPEG with libjpeg-turbo, or
+ * the raw frames RFB drivers publish), crop, scale, make console text
+ * easier for a model to read, and encode as JPEG or PNG.
+ *
+ * An image here is 8-bit RGB, rows packed. Shrinking averages the source
+ * area each output pixel covers (a box filter with fractional edges), so
+ * thin console glyphs fade instead of vanishing the way nearest-neighbour
+ * sampling drops them. Nothing here enlarges an image.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+#include <zlib.h>
+
+#include "fcgi.h"
+
+void img_free(struct img *im)
+{
+	free(im->px);
+	im->px = NULL;
+	im->w = im->h = 0;
+}
+
+/* A w x h image with uninitialised pixels; the caller frees it. */
+static void img_alloc(struct img *im, int w, int h)
+{
+	im->w = w;
+	im->h = h;
+	im->px = xmalloc((size_t)w * (size_t)h * 3);
+}
+
+int img_from_jpeg(const void *data, size_t len, struct img *out, char *why, size_t wlen)
+{
+	tjhandle tj = tjInitDecompress();
+	int w, h, sub, cs;
+
+	memset(out, 0, sizeof *out);
+	if (tj == NULL)
+		abort();
+	if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &sub, &cs) < 0 ||
+	    w <= 0 || h <= 0 || w > IMG_SIDE_MAX || h > IMG_SIDE_MAX) {
+		snprintf(why, wlen, "the frame is not a JPEG this gateway can read (%s)",
+		         tjGetErrorStr2(tj));
+		tjDestroy(tj);
+		return -1;
+	}
+	img_alloc(out, w, h);
+	/* A warning (a truncated scan) still gives a picture; only errors fail. */
+	if (tjDecompress2(tj, data, (unsigned long)len, out->px, w, 0, h, TJPF_RGB, 0) < 0 &&
+	    tjGetErrorCode(tj) == TJERR_FATAL) {
+		snprintf(why, wlen, "the frame's JPEG data is damaged (%s)", tjGetErrorStr2(tj));
+		tjDestroy(tj);
+		img_free(out);
+		return -1;
+	}
+	tjDestroy(tj);
+	return 0;
+}
+
+int img_from_raw(const void *data, size_t len, int w, int h, bool bgr, struct img *out,
+                 char *why, size_t wlen)
+{
+	const unsigned char *p = data;
+	size_t n;
+
+	memset(out, 0, sizeof *out);
+	if (w <= 0 || h <= 0 || w > IMG_SIDE_MAX || h > IMG_SIDE_MAX ||
+	    len < (size_t)w * (size_t)h * 4) {
+		snprintf(why, wlen, "the raw frame is %zu bytes, too short for %dx%d", len, w, h);
+		return -1;
+	}
+	img_alloc(out, w, h);
+	n = (size_t)w * (size_t)h;
+	for (size_t i = 0; i < n; i++, p += 4) {
+		out->px[i * 3] = bgr ? p[2] : p[0];
+		out->px[i * 3 + 1] = p[1];
+		out->px[i * 3 + 2] = bgr ? p[0] : p[2];
+	}
+	return 0;
+}
+
+int img_crop(struct img *im, int x, int y, int w, int h)
+{
+	struct img out;
+
+	if (x < 0 || y < 0 || w <= 0 || h <= 0 || x > im->w - w || y > im->h - h)
+		return -1;
+	img_alloc(&out, w, h);
+	for (int r = 0; r < h; r++)
+		memcpy(out.px + (size_t)r * w * 3, im->px + ((size_t)(y + r) * im->w + x) * 3,
+		       (size_t)w * 3);
+	img_free(im);
+	*im = out;
+	return 0;
+}
+
+/*
+ * Weights of a box filter from n source samples to m <= n: output i covers
+ * source [i*n/m, (i+1)*n/m). first[i] is its first source index, count[i]
+ * how many it touches, and w[i*span + k] the share of source first[i]+k,
+ * in 1/65536, summing to 65536. span is the most any output touches.
+ */
+struct box {
+	int m, span;
+	int *first, *count;
+	uint32_t *w;
+};
+
+static void box_init(struct box *b, int n, int m)
+{
+	double step = (double)n / m;
+
+	b->m = m;
+	b->span = (int)ceil(step) + 1;
+	b->first = xcalloc((size_t)m, sizeof *b->first);
+	b->count = xcalloc((size_t)m, sizeof *b->count);
+	b->w = xcalloc((size_t)m * (size_t)b->span, sizeof *b->w);
+	for (int i = 0; i < m; i++) {
+		double lo = i * step, hi = (i + 1) * step;
+		int s = (int)floor(lo), e = (int)ceil(hi), k;
+		uint32_t sum = 0, *w = b->w + (size_t)i * b->span;
+
+		if (e > n)
+			e = n;
+		if (e - s > b->span)
+			e = s + b->span;
+		b->first[i] = s;
+		b->count[i] = e - s;
+		for (k = 0; k < e - s; k++) {
+			double a = fmax(lo, s + k), z = fmin(hi, s + k + 1);
+			w[k] = (uint32_t)lround((z - a) / step * 65536.0);
+			sum += w[k];
+		}
+		/* Rounding left or took a little: the largest share absorbs it. */
+		if (sum != 65536) {
+			int big = 0;
+			for (k = 1; k < e - s; k++)
+				if (w[k] > w[big])
+					big = k;
+			w[big] = w[big] + 65536u - sum;
+		}
+	}
+}
+
+static void box_free(struct box *b)
+{
+	free(b->first);
+	free(b->count);
+	free(b->w);
+}
+
+void img_scale(struct img *im, int w, int h)
+{
+	struct box bx, by;
+	struct img out;
+	uint32_t *tmp;
+
+	if (w <= 0 || h <= 0 || w > im->w || h > im->h || (w == im->w && h == im->h))
+		return;
+	box_init(&bx, im->w, w);
+	box_init(&by, im->h, h);
+	/* Rows first into 16.16 fixed point, then columns. */
+	tmp = xmalloc((size_t)w * (size_t)im->h * 3 * sizeof *tmp);
+	for (int y = 0; y < im->h; y++) {
+		const unsigned char *src = im->px + (size_t)y * im->w * 3;
+		uint32_t *dst = tmp + (size_t)y * w * 3;
+		for (int x = 0; x < w; x++) {
+			const uint32_t *wt = bx.w + (size_t)x * bx.span;
+			const unsigned char *s = src + (size_t)bx.first[x] * 3;
+			uint32_t r = 0, g = 0, b = 0;
+			for (int k = 0; k < bx.count[x]; k++, s += 3) {
+				r += s[0] * wt[k];
+				g += s[1] * wt[k];
+				b += s[2] * wt[k];
+			}
+			dst[x * 3] = r >> 8;		/* 8.8: room for the second pass */
+			dst[x * 3 + 1] = g >> 8;
+			dst[x * 3 + 2] = b >> 8;
+		}
+	}
+	img_alloc(&out, w, h);
+	for (int y = 0; y < h; y++) {
+		const uint32_t *wt = by.w + (size_t)y * by.span;
+		unsigned char *dst = out.px + (size_t)y * w * 3;
+		for (int x = 0; x < w * 3; x++) {
+			const uint32_t *s = tmp + (size_t)by.first[y] * w * 3 + x;
+			uint64_t v = 0;
+			for (int k = 0; k < by.count[y]; k++, s += (size_t)w * 3)
+				v += (uint64_t)*s * wt[k];
+			v = (v + (1u << 23)) >> 24;
+			dst[x] = (unsigned char)(v > 255 ? 255 : v);
+		}
+	}
+	free(tmp);
+	box_free(&bx);
+	box_free(&by);
+	img_free(im);
+	*im = out;
+}
+
+double img_llm_scale(int w, int h)
+{
+	double s;
+
+	if (w <= 0 || h <= 0)
+		return 1;
+	s = fmin(IMG_LLM_EDGE / (double)w, IMG_LLM_EDGE / (double)h);
+	s = fmin(s, sqrt(IMG_LLM_PIXELS / ((double)w * h)));
+	return s < 1 ? s : 1;
+}
+
+/*
+ * What enhance=llm does, in two steps:
+ *
+ * 1. A levels stretch shared by all three channels: the black point is the
+ *    1st percentile of the pixels' darkest channel, and the gain brings the
+ *    99.9th percentile of their brightest channel towards 255, but never by
+ *    more than IMG_ENHANCE_GAIN_MAX (1.3). A picture of nearly one
+ *    brightness (luma within 32 levels) is not stretched.
+ *    One increasing map for every channel keeps the order of any two values
+ *    and the hue roughly; the bounded gain keeps a grey (BIOS's 170) below
+ *    white (255), so "highlighted" and "normal" text stay apart.
+ * 2. A mild unsharp mask on each channel (amount 1/2 of the difference to a
+ *    3x3 box blur), which makes glyph edges crisper after downscaling. On
+ *    flat areas and straight ramps it changes nothing.
+ */
+void img_enhance(struct img *im)
+{
+	size_t n = (size_t)im->w * (size_t)im->h, acc;
+	size_t luma[256] = { 0 }, low[256] = { 0 }, top[256] = { 0 };
+	int lo, hi, llo, lhi, v;
+	unsigned char map[256];
+	double gain;
+
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = im->px + i * 3;
+		unsigned char mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
+		mx = mx > p[2] ? mx : p[2];
+		mn = mn < p[2] ? mn : p[2];
+		luma[(p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8]++;
+		low[mn]++;
+		top[mx]++;
+	}
+	/* Black point: the 1st percentile of each pixel's darkest channel; white
+	 * point: the 99.9th of its brightest, so no channel is pushed out of range
+	 * but a few outliers. */
+	for (acc = 0, lo = 0; lo < 255 && (acc += low[lo]) <= n / 100; lo++)
+		;
+	for (acc = 0, hi = 255; hi > 0 && (acc += top[hi]) <= n / 1000; hi--)
+		;
+	for (acc = 0, llo = 0; llo < 255 && (acc += luma[llo]) <= n / 100; llo++)
+		;
+	for (acc = 0, lhi = 255; lhi > 0 && (acc += luma[lhi]) <= n / 1000; lhi--)
+		;
+	if (lhi - llo < 32 || hi <= lo)	/* nearly one brightness: nothing to stretch */
+		lo = 0, hi = 255;
+	gain = fmin(255.0 / (hi - lo), IMG_ENHANCE_GAIN_MAX);
+	for (int i = 0; i < 256; i++) {
+		v = (int)lround((i - lo) * gain);
+		map[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+	}
+	for (size_t i = 0; i < n * 3; i++)
+		im->px[i] = map[im->px[i]];
+	if (im->w < 3 || im->h < 3)
+		return;
+	{
+		/* The unsharp mask reads the previous and current rows as they were. */
+		size_t row = (size_t)im->w * 3;
+		unsigned char *prev = xmalloc(row), *cur = xmalloc(row);
+
+		memcpy(prev, im->px, row);
+		for (int y = 1; y < im->h - 1; y++) {
+			unsigned char *p = im->px + (size_t)y * row, *next = p + row;
+			memcpy(cur, p, row);
+			for (size_t x = 3; x < row - 3; x++) {
+				int sum = prev[x - 3] + prev[x] + prev[x + 3] + cur[x - 3] + cur[x] +
+				          cur[x + 3] + next[x - 3] + next[x] + next[x + 3];
+				/* c + (c - blur) / 2, blur = sum / 9: (27c - sum) / 18 + c */
+				int c = cur[x];
+				v = c + (int)lround((9 * c - sum) / 18.0);
+				p[x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+			}
+			memcpy(prev, cur, row);
+		}
+		free(prev);
+		free(cur);
+	}
+}
+
+int img_to_jpeg(const struct img *im, int quality, struct buf *out)
+{
+	tjhandle tj = tjInitCompress();
+	unsigned char *jpeg = NULL;
+	unsigned long len = 0;
+	int rc = -1;
+
+	if (tj == NULL)
+		abort();
+	if (tjCompress2(tj, im->px, im->w, 0, im->h, TJPF_RGB, &jpeg, &len, TJSAMP_420, quality,
+	                0) == 0) {
+		buf_reset(out);
+		buf_append(out, jpeg, len);
+		rc = 0;
+	}
+	tjFree(jpeg);
+	tjDestroy(tj);
+	return rc;
+}
+
+/* Appends a PNG chunk: length, type, data, CRC of type and data. */
+static void png_chunk(struct buf *b, const char *type, const void *data, size_t len)
+{
+	unsigned char be[4];
+	uLong crc = crc32(0, (const Bytef *)type, 4);
+
+	if (len > 0)
+		crc = crc32(crc, data, (uInt)len);
+	be[0] = (unsigned char)(len >> 24), be[1] = (unsigned char)(len >> 16);
+	be[2] = (unsigned char)(len >> 8), be[3] = (unsigned char)len;
+	buf_append(b, be, 4);
+	buf_append(b, type, 4);
+	if (len > 0)
+		buf_append(b, data, len);
+	be[0] = (unsigned char)(crc >> 24), be[1] = (unsigned char)(crc >> 16);
+	be[2] = (unsigned char)(crc >> 8), be[3] = (unsigned char)crc;
+	buf_append(b, be, 4);
+}
+
+int img_to_png(const struct img *im, struct buf *out)
+{
+	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	size_t row = (size_t)im->w * 3, raw_len = (row + 1) * (size_t)im->h;
+	unsigned char ihdr[13], *raw = xmalloc(raw_len), *z;
+	uLongf zlen = compressBound((uLong)raw_len);
+	int rc;
+
+	/* Filter "Sub" on every row: console pictures are long flat runs. */
+	for (int y = 0; y < im->h; y++) {
+		const unsigned char *src = im->px + (size_t)y * row;
+		unsigned char *dst = raw + (size_t)y * (row + 1);
+		dst[0] = 1;
+		memcpy(dst + 1, src, 3);
+		for (size_t x = 3; x < row; x++)
+			dst[1 + x] = (unsigned char)(src[x] - src[x - 3]);
+	}
+	z = xmalloc(zlen);
+	rc = compress2(z, &zlen, raw, (uLong)raw_len, IMG_PNG_LEVEL);
+	free(raw);
+	if (rc != Z_OK) {
+		free(z);
+		return -1;
+	}
+	ihdr[0] = (unsigned char)(im->w >> 24), ihdr[1] = (unsigned char)(im->w >> 16);
+	ihdr[2] = (unsigned char)(im->w >> 8), ihdr[3] = (unsigned char)im->w;
+	ihdr[4] = (unsigned char)(im->h >> 24), ihdr[5] = (unsigned char)(im->h >> 16);
+	ihdr[6] = (unsigned char)(im->h >> 8), ihdr[7] = (unsigned char)im->h;
+	ihdr[8] = 8;		/* bits per sample */
+	ihdr[9] = 2;		/* truecolour */
+	ihdr[10] = ihdr[11] = ihdr[12] = 0;	/* deflate, adaptive filters, no interlace */
+	buf_reset(out);
+	buf_append(out, sig, sizeof sig);
+	png_chunk(out, "IHDR", ihdr, sizeof ihdr);
+	png_chunk(out, "IDAT", z, zlen);
+	png_chunk(out, "IEND", NULL, 0);
+	free(z);
+	return 0;
+}
