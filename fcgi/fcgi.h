@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "ctl.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -137,10 +138,13 @@ enum authz_action {
 	AUTHZ_SERVER_READ,	/* facts about the gateway */
 	AUTHZ_DEVICES_READ,	/* the device list and a device's settings */
 	AUTHZ_DEVICES_WRITE,	/* add, change, remove devices and their credentials */
+	AUTHZ_DEVICES_HEALTH,	/* a device's session and state (opens the session) */
 	AUTHZ_CONSOLE_READ,	/* screens: screenshots, OCR, waiting for text */
 	AUTHZ_INPUT_WRITE,	/* keyboard and mouse */
-	AUTHZ_POWER_WRITE,	/* power actions */
+	AUTHZ_POWER_WRITE,	/* power actions, HDMI reset */
+	AUTHZ_POWER_READ,	/* power state */
 	AUTHZ_MEDIA_WRITE,	/* virtual media */
+	AUTHZ_MEDIA_READ,	/* stored images, what is mounted */
 	AUTHZ_AUDIT_READ,	/* the audit log, its head and its integrity */
 	AUTHZ_TOKENS_READ_OWN,	/* list one's own tokens */
 	AUTHZ_TOKENS_MANAGE_OWN,	/* create and revoke one's own tokens */
@@ -244,6 +248,8 @@ enum route_flags {
 	ROUTE_ORIGIN = 1 << 1,	/* Host and Origin must be allowed (origin.c) */
 	ROUTE_DEVICE = 1 << 2,	/* {id} names a device of the caller's organisation */
 	ROUTE_AUDIT = 1 << 3,	/* every call writes an audit event (audited.c) */
+	ROUTE_OP = 1 << 4,	/* a POST that acts (200 with what was done), not one that creates */
+	ROUTE_IMAGE = 1 << 5,	/* answers image/jpeg or image/png */
 };
 
 /*
@@ -652,9 +658,98 @@ enum shot_status shot_take(const struct device_ref *d, const struct shot_opts *o
  */
 int shot_screen_size(const struct device_ref *d, int *w, int *h);
 
+/* ---- devop.c: operations on a device through the capture worker ---------- */
+
+#define DEVOP_TEXT_MAX 16384		/* characters type_text and POST .../text take */
+
+/* How a device operation ended; each maps to a tool error and an HTTP status. */
+enum devop_status {
+	DEVOP_OK,
+	DEVOP_INVALID,		/* the caller's input: change it and call again (400) */
+	DEVOP_GONE,		/* the device was disabled or removed meanwhile (404) */
+	DEVOP_CONFIG,		/* the device's settings are wrong (409) */
+	DEVOP_UNSUPPORTED,	/* this device kind cannot do it (501) */
+	DEVOP_OFFLINE,		/* the device cannot be reached (502) */
+	DEVOP_AUTH,		/* the device refused its credentials (502) */
+	DEVOP_DEVICE,		/* the device's own refusal or an unexpected answer (502) */
+	DEVOP_UNAVAILABLE,	/* the capture worker cannot be reached (503) */
+	DEVOP_TIMEOUT,		/* not done in time (504) */
+	DEVOP_CANCELLED,	/* the MCP call was cancelled between two parts */
+};
+
+/* What an operation gave: a sentence, and the device's JSON result for reads. */
+struct devop_out {
+	enum devop_status status;
+	json_object *result;		/* owned; NULL when the op returns nothing */
+	uint32_t width, height;		/* the screen size the capture worker knows; 0: unknown */
+	char why[640];			/* what was done, or why not and what to do */
+};
+
+/* Releases out->result; out may be reused. Start with a zeroed struct. */
+void devop_out_cleanup(struct devop_out *out);
+
+/*
+ * Between two parts of a long operation (text in chunks): done of total.
+ * Returns 0 to go on, anything else to stop (the call was cancelled).
+ */
+typedef int devop_progress_fn(void *ctx, double done, double total);
+
+/*
+ * The one way to act on a device: sends op (device_id and len are set here;
+ * a zero timeout_ms takes the op's default) with data (a NUL-terminated
+ * text) to the capture worker and waits for the device to have done it,
+ * op->timeout_ms and a margin at most. Returns the status, with out->why a
+ * sentence (offline, authentication, timeout, "kvmgate cannot X on a <kind>
+ * device", or the device's own message) and out->result the JSON a read op
+ * returns.
+ */
+enum devop_status devop_call(const struct device_ref *d, struct ctl_device_op *op,
+                             const char *data, struct devop_out *out);
+
+/*
+ * What the MCP tools and the REST routes call: op kind with its arguments
+ * as JSON, already checked against their declared types (keys: a string or
+ * a list; text, layout; x, y, button, double, amount, direction; action;
+ * image, as). Checks them against the device (coordinates within its
+ * screen when a frame tells its size), splits long text and reports
+ * progress, then devop_call(). out->why says what was done or why not.
+ */
+enum devop_status devop_run(const struct device_ref *d, uint32_t kind, json_object *args,
+                            devop_progress_fn *progress, void *ctx, struct devop_out *out);
+
+/*
+ * A device's health: its session as the capture worker holds it (asking
+ * opens it, as any demand does), the screen size of its latest frame, and
+ * what the device says of itself when its driver can tell. *health is the
+ * caller's. Returns DEVOP_OK, or why not with out->why.
+ */
+enum devop_status devop_health(const struct device_ref *d, json_object **health,
+                               struct devop_out *out);
+
+/* The HTTP status and error code of a status, for REST. */
+int devop_http_status(enum devop_status st);
+const char *devop_code(enum devop_status st);
+
 /* ---- tools_console.c: screens ---------------------------------------------- */
 
 tool_fn tool_get_screenshot;
+
+/* ---- tools_device.c: keyboard, mouse, power, media, health ---------------- */
+
+tool_fn tool_get_device_health;
+tool_fn tool_type_text;
+tool_fn tool_send_keys;
+tool_fn tool_mouse_move;
+tool_fn tool_mouse_click;
+tool_fn tool_mouse_scroll;
+tool_fn tool_reset_hid;
+tool_fn tool_power_action;
+tool_fn tool_get_power_state;
+tool_fn tool_hdmi_reset;
+tool_fn tool_list_isos;
+tool_fn tool_mount_iso;
+tool_fn tool_unmount_iso;
+tool_fn tool_get_mounted_iso;
 
 /* ---- tools_server.c: tools about the gateway itself ---------------------- */
 
@@ -685,7 +780,13 @@ void authcache_session_put(const struct token_identity *who, const struct mcp_se
 
 /* ---- body.c: request bodies checked against a table of fields ------------ */
 
-enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM };
+/*
+ * FIELD_TEXT: a string that may hold line breaks and tabs (typed text);
+ * FIELD_KEYS: a string, or an array of min to max strings, each 1 to 64
+ * characters without control characters.
+ */
+enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM, FIELD_TEXT,
+                  FIELD_KEYS };
 
 struct field {
 	const char *name;
@@ -715,6 +816,24 @@ int h_device_create(struct request *req);
 int h_device_get(struct request *req);
 int h_device_update(struct request *req);
 int h_device_delete(struct request *req);
+
+/* ---- api_console.c: REST screenshot, keys, text, mouse, power, media, health */
+
+extern const struct field keys_fields[];
+extern const struct field text_fields[];
+extern const struct field mouse_fields[];
+extern const struct field power_fields[];
+extern const struct field media_fields[];
+int h_device_screenshot(struct request *req);
+int h_device_keys(struct request *req);
+int h_device_text(struct request *req);
+int h_device_mouse(struct request *req);
+int h_device_power_get(struct request *req);
+int h_device_power(struct request *req);
+int h_device_media_get(struct request *req);
+int h_device_media_mount(struct request *req);
+int h_device_media_unmount(struct request *req);
+int h_device_health(struct request *req);
 
 /* ---- api_tokens.c: REST API tokens; the clear token shown once ------------ */
 

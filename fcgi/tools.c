@@ -204,6 +204,359 @@ static const struct tool builtin[] = {
 		.device = true,
 		.fn = tool_get_screenshot,
 	},
+	{
+		.name = "get_device_health",
+		.title = "Device health",
+		.description =
+			"Whether a device answers: its console session as the gateway holds it "
+			"(idle, connecting, authenticating, streaming, backing_off, failed), the "
+			"last error and why, failed attempts, firmware, the current screen size, "
+			"and what the device says of itself when its kind can tell. Asking opens "
+			"the device's session when it is idle, as a screenshot would.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_DEVICES_HEALTH,
+		.device = true,
+		.fn = tool_get_device_health,
+	},
+	{
+		.name = "type_text",
+		.title = "Type text",
+		.description =
+			"Types text on a device's keyboard as a person would, character by "
+			"character (newline presses Enter, tab presses Tab). Up to 16384 "
+			"characters; long text is typed in parts, with progress notifications "
+			"when the call has a progressToken. layout is the keyboard layout the "
+			"machine expects (default us). For shortcuts and special keys use "
+			"send_keys.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"text": {"type": "string", "minLength": 1, "maxLength": 16384,
+				         "description": "the text to type"},
+				"layout": {"type": "string", "minLength": 1, "maxLength": 16,
+				           "description": "keyboard layout of the machine (default us)"}
+			},
+			"required": ["device", "text"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_type_text,
+	},
+	{
+		.name = "send_keys",
+		.title = "Press keys",
+		.description =
+			"Presses a key combination on a device, such as \"ctrl+alt+delete\", "
+			"\"enter\", \"F2\" or \"alt+f4\", or a list of them pressed one after the "
+			"other ([\"down\", \"down\", \"enter\"]). Names: letters, digits, enter, "
+			"esc, tab, space, backspace, delete, insert, home, end, pageup, pagedown, "
+			"up, down, left, right, f1-f12, printscreen, pause, capslock, numlock, "
+			"menu; modifiers ctrl, shift, alt, altgr, meta (win, cmd) joined with '+'.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"keys": {"type": ["string", "array"], "minLength": 1, "maxLength": 64,
+				         "minItems": 1, "maxItems": 64,
+				         "items": {"type": "string", "minLength": 1, "maxLength": 64},
+				         "description": "a key combination, or a list of them pressed in order"}
+			},
+			"required": ["device", "keys"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_send_keys,
+	},
+	{
+		.name = "mouse_move",
+		.title = "Move the mouse",
+		.description =
+			"Moves a device's mouse pointer to x, y: pixels of the full screen (as "
+			"get_screenshot reports its size), from 0,0 at the top left.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"}
+			},
+			"required": ["device", "x", "y"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_move,
+	},
+	{
+		.name = "mouse_click",
+		.title = "Click",
+		.description =
+			"Clicks a mouse button on a device at x, y (screen pixels; both or "
+			"neither: without them, where the pointer is). button left (default), "
+			"right or middle; double true for a double click.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"},
+				"button": {"type": "string", "enum": ["left", "right", "middle"],
+				           "description": "default left"},
+				"double": {"type": "boolean", "description": "a double click (default false)"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_click,
+	},
+	{
+		.name = "mouse_scroll",
+		.title = "Scroll",
+		.description =
+			"Turns a device's mouse wheel at x, y (screen pixels): amount steps "
+			"(default 3) in direction down (default) or up.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"},
+				"amount": {"type": "integer", "minimum": 1, "maximum": 50,
+				           "description": "wheel steps (default 3)"},
+				"direction": {"type": "string", "enum": ["down", "up"],
+				              "description": "default down"}
+			},
+			"required": ["device", "x", "y"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_scroll,
+	},
+	{
+		.name = "reset_hid",
+		.title = "Reset keyboard and mouse",
+		.description =
+			"Resets a device's virtual keyboard and mouse (releases stuck keys and "
+			"buttons; on some devices re-attaches them to the machine). Use it when "
+			"keys or clicks stop having an effect.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_reset_hid,
+	},
+	{
+		.name = "power_action",
+		.title = "Power action",
+		.description =
+			"Changes a machine's power through its device: on, off (a clean power-off "
+			"request where the device can), off_hard (cut power), reset, cycle (off "
+			"then on), power_short (a short press of the power button), power_long (a "
+			"long press: forced off). off, off_hard, reset, cycle and power_long lose "
+			"unsaved work and need the user's confirmation: the user is asked when "
+			"the client supports it, otherwise call again with confirm true once the "
+			"user agreed. Check get_power_state first.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"action": {"type": "string",
+				           "enum": ["on", "off", "off_hard", "reset", "cycle",
+				                    "power_short", "power_long"]},
+				"confirm": {"type": "boolean",
+				            "description": "true once the user confirmed a destructive action"}
+			},
+			"required": ["device", "action"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = true, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_POWER_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_power_action,
+	},
+	{
+		.name = "get_power_state",
+		.title = "Power state",
+		.description =
+			"Whether a machine is on, as its device reports it (power and LEDs where "
+			"the device has them).",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_POWER_READ,
+		.device = true,
+		.fn = tool_get_power_state,
+	},
+	{
+		.name = "hdmi_reset",
+		.title = "Reset HDMI capture",
+		.description =
+			"Resets a device's HDMI capture when its picture is frozen, black or "
+			"garbled; the machine itself is not touched. The picture takes a few "
+			"seconds to come back.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_POWER_WRITE,
+		.device = true,
+		.fn = tool_hdmi_reset,
+	},
+	{
+		.name = "list_isos",
+		.title = "List images",
+		.description =
+			"The installer images (ISO, IMG) stored on a device that mount_iso can "
+			"mount, by name.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_READ,
+		.device = true,
+		.fn = tool_list_isos,
+	},
+	{
+		.name = "mount_iso",
+		.title = "Mount an image",
+		.description =
+			"Mounts an image stored on a device (a name list_isos gives) as the "
+			"machine's virtual CD-ROM (as cdrom, default) or USB disk (as disk). The "
+			"machine may boot from it, so the user must confirm: they are asked when "
+			"the client supports it, otherwise call again with confirm true once the "
+			"user agreed. An image already mounted is replaced.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"image": {"type": "string", "minLength": 1, "maxLength": 255,
+				          "description": "image name as list_isos shows it"},
+				"as": {"type": "string", "enum": ["cdrom", "disk"],
+				       "description": "default cdrom"},
+				"confirm": {"type": "boolean",
+				            "description": "true once the user confirmed"}
+			},
+			"required": ["device", "image"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = true, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_mount_iso,
+	},
+	{
+		.name = "unmount_iso",
+		.title = "Unmount the image",
+		.description = "Unmounts a device's virtual media; nothing happens when none is mounted.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_WRITE,
+		.device = true,
+		.fn = tool_unmount_iso,
+	},
+	{
+		.name = "get_mounted_iso",
+		.title = "Mounted image",
+		.description = "Which image a device has mounted, if any, and whether as a CD-ROM.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_READ,
+		.device = true,
+		.fn = tool_get_mounted_iso,
+	},
 };
 
 #define MAX_TOOLS 128

@@ -211,16 +211,21 @@ START_TEST(test_list_scopes_and_cursor)
 	struct request req;
 	struct mcp_call c;
 	json_object *r, *tools, *t0, *v;
+	int nwrite = 0;
 	const char *bad[] = {
 		"{\"cursor\":\"\"}", "{\"cursor\":\"tools:0\"}", "{\"cursor\":\"tools:99\"}",
 		"{\"cursor\":\"tools:-1\"}", "{\"cursor\":\"x\"}", "{\"cursor\":1}",
 		"{\"cursor\":\"tools:1x\"}",
 	};
 
+	for (int i = 0; i < tool_count(); i++)
+		nwrite += authz_rule(tool_at(i)->action)->scope == AUTHZ_SCOPE_WRITE;
+	ck_assert_int_gt(nwrite, 0);
 	call_as(&req, &c, true, false);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
 	ck_assert(json_object_object_get_ex(r, "tools", &tools));
-	ck_assert_int_eq((int)json_object_array_length(tools), tool_count());
+	/* A read-only token is not shown the write tools. */
+	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - nwrite);
 	ck_assert(!json_object_object_get_ex(r, "nextCursor", NULL));
 	t0 = json_object_array_get_idx(tools, 0);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(t0, "name")),
@@ -237,7 +242,7 @@ START_TEST(test_list_scopes_and_cursor)
 
 	ck_assert_int_eq(list(&c, "{\"cursor\":\"tools:1\"}", &r), RPC_OK);
 	tools = json_object_object_get(r, "tools");
-	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - 1);
+	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - nwrite - 1);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(
 		json_object_array_get_idx(tools, 0), "name")), tool_at(1)->name);
 	json_object_put(r);
@@ -249,10 +254,16 @@ START_TEST(test_list_scopes_and_cursor)
 		ck_assert_ptr_null(r);
 	}
 
-	/* A token without the read scope sees none of the read tools. */
+	/* A token without the read scope sees none of the read tools: only the writes. */
 	call_as(&req, &c, false, true);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
-	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(r, "tools")), 0);
+	tools = json_object_object_get(r, "tools");
+	ck_assert_int_eq((int)json_object_array_length(tools), nwrite);
+	for (size_t i = 0; i < json_object_array_length(tools); i++) {
+		json_object *meta = json_object_object_get(json_object_array_get_idx(tools, i), "_meta");
+		const char *a = json_object_get_string(json_object_object_get(meta, "kvmgate/action"));
+		ck_assert_msg(strstr(a, ".write") != NULL, "%s listed to a write-only token", a);
+	}
 	json_object_put(r);
 }
 END_TEST
