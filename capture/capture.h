@@ -13,6 +13,8 @@
 #include "util.h"
 
 struct device_cfg;
+struct dev_op;
+struct session;
 
 /* Process-wide state of the capture worker; one instance, in main.c. */
 struct capture {
@@ -81,9 +83,17 @@ void ctl_server_close(void);
 
 /*
  * Answers one received message of n bytes into reply (CTL_MAX_MSG bytes);
- * returns the reply's size. Separate from the socket so tests can drive it.
+ * returns the reply's size, or 0 when the answer comes later (a device
+ * operation: ctl_op_answer sends it). Separate from the socket so tests can drive it.
  */
 size_t ctl_handle(const void *msg, size_t n, void *reply);
+
+/*
+ * Sends op's answer (error e with why, or op->result) to whoever asked,
+ * if they are still there. session_op_done calls it.
+ */
+void ctl_op_answer(const struct dev_op *op, const struct session *s, enum session_error e,
+                   const char *why);
 
 /* What CTL_SESSION_ENSURE loads devices with: device_load; tests put a fake here. */
 extern int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *status,
@@ -105,8 +115,6 @@ struct device_cfg {
 	char username[SESSION_USER_MAX + 1];
 	char password[SESSION_PASS_MAX + 1];
 };
-
-struct session;
 
 /*
  * A device operation in flight (a CTL_DEVICE_OP): queued on its session,
@@ -248,6 +256,13 @@ int session_frame(struct session *s, struct shm_frame_info *info, const void *by
  * not touch s->drv_state after this returns.
  */
 void session_error(struct session *s, enum session_error e, const char *why);
+
+/* How session_op_done answers: ctl_op_answer; tests put a recorder here. */
+extern void (*session_op_answer)(const struct dev_op *op, const struct session *s,
+                                 enum session_error e, const char *why);
+
+/* Forgets who asked for queued operations: their caller went away. */
+void session_forget_caller(const void *reply_to);
 
 /* Evaluates the session's deadlines at now (the timerfd calls it; tests too). */
 void session_tick(struct session *s, uint64_t now);

@@ -77,33 +77,46 @@ int (*ctl_device_loader)(uint64_t id, struct device_cfg *out, enum ctl_status *s
 /*
  * Demand for a device: an idle or failed session is (re)opened with the
  * device as the database has it now, a backing-off one takes it for its
- * next attempt; a connected one only has its idle time extended. Answers where the session stands, without waiting for it.
+ * next attempt; a connected one only has its idle time extended. Returns
+ * the session, or NULL with the status and reason of the refusal.
  */
+static struct session *demand(uint64_t device_id, enum ctl_status *st, char *why, size_t len)
+{
+	struct session *s = session_find(device_id);
+	struct device_cfg cfg;
+
+	if (s != NULL && s->state != SS_IDLE && s->state != SS_FAILED && s->state != SS_BACKING_OFF)
+		return session_ensure(&s->cfg);
+	/* Between attempts the configuration is re-read: a fixed password is used at once. */
+	*st = CTL_ENODEVICE;
+	snprintf(why, len, "no such device");
+	if (device_id == 0 || ctl_device_loader(device_id, &cfg, st, why, len) < 0)
+		return NULL;
+	if (s != NULL)
+		session_update(s, &cfg);
+	s = session_ensure(&cfg);
+	explicit_bzero(&cfg, sizeof cfg);
+	return s;
+}
+
+/* Answers where the session stands, without waiting for it. */
 static size_t on_session_ensure(const struct ctl_hdr *h, const void *payload, void *reply)
 {
 	struct ctl_session_ensure req;
 	struct ctl_session_reply r = { 0 };
-	struct device_cfg cfg;
-	enum ctl_status st = CTL_ENODEVICE;
+	enum ctl_status st;
 	struct session *s;
-	char why[160] = "no such device";
+	char why[160];
 
 	memcpy(&req, payload, sizeof req);
-	s = session_find(req.device_id);
-	/* Between attempts the configuration is re-read: a fixed password is used at once. */
-	if (s == NULL || s->state == SS_IDLE || s->state == SS_FAILED || s->state == SS_BACKING_OFF) {
-		if (req.device_id == 0 || ctl_device_loader(req.device_id, &cfg, &st, why, sizeof why) < 0)
-			return reply_error(reply, h, st, why);
-		if (s != NULL)
-			session_update(s, &cfg);
-		s = session_ensure(&cfg);
-		explicit_bzero(&cfg, sizeof cfg);
-	} else {
-		s = session_ensure(&s->cfg);
-	}
+	if ((s = demand(req.device_id, &st, why, sizeof why)) == NULL)
+		return reply_error(reply, h, st, why);
 	r.device_id = s->cfg.id;
 	r.slot = s->slot;
 	r.frame_seq = s->slot >= 0 ? shm_slot_seq(cap.frames, s->slot) : 0;
+	if (s->drv != NULL && s->drv->want_frame != NULL && s->state == SS_STREAMING &&
+	    r.frame_seq <= req.want_after)
+		s->drv->want_frame(s);
 	r.state = s->state;
 	r.error = s->last_error;
 	r.attempts = s->attempts;
@@ -112,11 +125,80 @@ static size_t on_session_ensure(const struct ctl_hdr *h, const void *payload, vo
 	return reply_hdr(reply, h, CTL_SESSION_REPLY, CTL_OK, &r, sizeof r);
 }
 
+#define OP_TIMEOUT_MAX_MS 300000u
+#define OP_TIMEOUT_DEFAULT_MS 15000u
+
+/* The client whose message is being handled; NULL when tests call ctl_handle. */
+static struct client *calling;
+
+/*
+ * A device operation: queued on the device's session and answered when it
+ * ends (session_op_done -> ctl_op_answer), not here. Refusals before it is
+ * queued are answered at once.
+ */
+static size_t on_device_op(const struct ctl_hdr *h, const void *payload, void *reply)
+{
+	struct dev_op *op;
+	enum ctl_status st;
+	struct session *s;
+	char why[160];
+	uint32_t ms;
+
+	op = xcalloc(1, sizeof *op);
+	memcpy(&op->req, payload, sizeof op->req);
+	if ((s = demand(op->req.device_id, &st, why, sizeof why)) == NULL) {
+		free(op);
+		return reply_error(reply, h, st, why);
+	}
+	op->data = xmalloc(op->req.len);
+	memcpy(op->data, (const char *)payload + sizeof op->req, op->req.len);
+	ms = op->req.timeout_ms == 0 ? OP_TIMEOUT_DEFAULT_MS
+	     : op->req.timeout_ms > OP_TIMEOUT_MAX_MS ? OP_TIMEOUT_MAX_MS : op->req.timeout_ms;
+	op->req.timeout_ms = ms;
+	op->deadline_ns = now_mono_ns() + (uint64_t)ms * 1000000u;
+	op->reply_to = calling;
+	op->reply_id = h->id;
+	session_op_submit(s, op);
+	return 0;
+}
+
+void ctl_op_answer(const struct dev_op *op, const struct session *s, enum session_error e,
+                   const char *why)
+{
+	static uint8_t msg[CTL_MAX_MSG];
+	struct ctl_device_op_reply r = { s->cfg.id, e, s->state, s->width, s->height };
+	struct ctl_hdr req = { CTL_VERSION, CTL_DEVICE_OP, 0, op->reply_id, 0 };
+	const char *text = e != SE_NONE ? why : op->result.len > 0 ? op->result.data : "";
+	size_t tlen = e != SE_NONE ? strlen(why) : op->result.len, n;
+	struct client *c = op->reply_to;
+	char payload[sizeof r + CTL_OP_DATA_MAX];
+
+	log_info("device %llu: %s %s%s%s", (unsigned long long)s->cfg.id, dev_op_name(op->req.op),
+	         e == SE_NONE ? "done" : session_error_name(e), e == SE_NONE ? "" : ": ",
+	         e == SE_NONE ? "" : why);
+	if (c == NULL)
+		return;
+	if (tlen >= CTL_OP_DATA_MAX) {
+		r.error = SE_PROTOCOL;
+		text = "the device's answer is too large";
+		tlen = strlen(text);
+	}
+	memcpy(payload, &r, sizeof r);
+	memcpy(payload + sizeof r, text, tlen);
+	payload[sizeof r + tlen] = '\0';
+	n = reply_hdr(msg, &req, CTL_DEVICE_OP_REPLY, CTL_OK, payload,
+	              (uint32_t)(sizeof r + tlen + 1));
+	if (send(c->w.fd, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_warn("device %llu: answer to the control socket client lost",
+		         (unsigned long long)s->cfg.id);
+}
+
 /* Requests this side answers; replies and unknown types are refused. */
 static const ctl_fn handlers[CTL__TYPES] = {
 	[CTL_PING] = on_ping,
 	[CTL_STATS] = on_stats,
 	[CTL_SESSION_ENSURE] = on_session_ensure,
+	[CTL_DEVICE_OP] = on_device_op,
 };
 
 size_t ctl_handle(const void *msg, size_t n, void *reply)
@@ -145,6 +227,7 @@ static void client_close(struct client *c)
 	while (*pp != c)
 		pp = &(*pp)->next;
 	*pp = c->next;
+	session_forget_caller(c);
 	watch_del(&c->w);
 	close(c->w.fd);
 	free(c);
@@ -172,8 +255,10 @@ static void on_client(struct watch *w, uint32_t events)
 		(void)send(w->fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		return;
 	}
+	calling = c;
 	n = (ssize_t)ctl_handle(msg, (size_t)n, reply);
-	if (send(w->fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	calling = NULL;
+	if (n > 0 && send(w->fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		client_close(c);
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define MS (1000000ull)
+#define OPS_QUEUED_MAX 64	/* per session; more is a caller gone wrong */
 
 struct session_timing session_timing = {
 	.idle_ns = 60000 * MS,
@@ -29,6 +30,9 @@ struct session_timing session_timing = {
 };
 
 static struct session *sessions;
+
+void (*session_op_answer)(const struct dev_op *op, const struct session *s, enum session_error e,
+                          const char *why) = ctl_op_answer;
 
 /* allowed[from][to]: every other transition is a bug, logged and refused. */
 static const bool allowed[SS__COUNT][SS__COUNT] = {
@@ -95,6 +99,9 @@ static void session_arm(struct session *s)
 		at = s->retry_ns;
 	if (is_live(s->state) && s->last_frame_ns + session_timing.frame_timeout_ns < at)
 		at = s->last_frame_ns + session_timing.frame_timeout_ns;
+	for (struct dev_op *op = s->ops; op != NULL; op = op->next)
+		if (at == 0 || op->deadline_ns < at)
+			at = op->deadline_ns;
 	if (at != 0) {
 		its.it_value.tv_sec = (time_t)(at / 1000000000u);
 		its.it_value.tv_nsec = (long)(at % 1000000000u);
@@ -138,9 +145,33 @@ static void on_timer(struct watch *w, uint32_t events)
 	session_tick(s, now_mono_ns());
 }
 
+/* Ends the operations whose deadline passed; a running one takes the connection with it. */
+static void ops_expire(struct session *s, uint64_t now)
+{
+	struct dev_op *op = s->ops, *next;
+	char why[160];
+
+	if (op != NULL && s->op_running && now >= op->deadline_ns) {
+		snprintf(why, sizeof why, "the device did not finish %s within %u ms",
+		         dev_op_name(op->req.op), op->req.timeout_ms);
+		session_error(s, SE_TIMEOUT, why);	/* ends op, and the driver forgets it */
+		return;
+	}
+	for (; op != NULL; op = next) {
+		next = op->next;
+		if (now < op->deadline_ns || (op == s->ops && s->op_running))
+			continue;
+		if (s->last_error != SE_NONE)
+			session_op_done(s, op, s->last_error, s->last_why);
+		else
+			session_op_done(s, op, SE_TIMEOUT, "the device was not ready in time");
+	}
+}
+
 void session_tick(struct session *s, uint64_t now)
 {
-	if (s->state != SS_IDLE && now >= s->demand_ns + session_timing.idle_ns) {
+	ops_expire(s, now);
+	if (s->state != SS_IDLE && s->ops == NULL && now >= s->demand_ns + session_timing.idle_ns) {
 		driver_stop(s);
 		session_set_state(s, SS_IDLE, "no demand");
 		shm_slot_release(cap.frames, s->slot);
@@ -211,10 +242,84 @@ void session_update(struct session *s, const struct device_cfg *cfg)
 	session_arm(s);
 }
 
+/* Starts the oldest queued operation when the session can take it. */
+static void ops_kick(struct session *s)
+{
+	if (s->ops == NULL || s->op_running ||
+	    (s->state != SS_AUTHENTICATING && s->state != SS_STREAMING))
+		return;
+	s->op_running = true;
+	s->drv->start_op(s, s->ops);
+}
+
 void session_authenticated(struct session *s)
 {
 	if (s->state == SS_CONNECTING)
 		session_set_state(s, SS_AUTHENTICATING, "logged in");
+	ops_kick(s);
+}
+
+void session_alive(struct session *s)
+{
+	s->last_frame_ns = now_mono_ns();
+}
+
+void session_op_submit(struct session *s, struct dev_op *op)
+{
+	struct dev_op **pp = &s->ops;
+	int n = 0;
+
+	s->demand_ns = now_mono_ns();
+	if (s->state == SS_FAILED || s->drv == NULL) {
+		session_op_done(s, op, s->last_error != SE_NONE ? s->last_error : SE_CONFIG,
+		                s->last_why);
+		return;
+	}
+	if (!(s->drv->ops & OP_BIT(op->req.op))) {
+		char why[96];
+		snprintf(why, sizeof why, "%s devices cannot do %s", s->cfg.kind,
+		         dev_op_name(op->req.op));
+		session_op_done(s, op, SE_UNSUPPORTED, why);
+		return;
+	}
+	for (; *pp != NULL; pp = &(*pp)->next)
+		n++;
+	if (n >= OPS_QUEUED_MAX) {
+		session_op_done(s, op, SE_TIMEOUT, "too many operations already wait for this device");
+		return;
+	}
+	op->next = NULL;
+	*pp = op;
+	ops_kick(s);
+	session_arm(s);
+}
+
+void session_op_done(struct session *s, struct dev_op *op, enum session_error e, const char *why)
+{
+	struct dev_op **pp = &s->ops;
+	bool was_running = false;
+
+	while (*pp != NULL && *pp != op)
+		pp = &(*pp)->next;
+	if (*pp == op) {
+		was_running = op == s->ops && s->op_running;
+		*pp = op->next;
+		if (was_running)
+			s->op_running = false;
+	}
+	session_op_answer(op, s, e, why != NULL && why[0] != '\0' ? why : session_error_name(e));
+	free(op->data);
+	buf_free(&op->result);
+	free(op);
+	if (was_running)
+		ops_kick(s);
+}
+
+/* Ends every queued operation with error e (the session cannot serve them any more). */
+static void ops_fail_all(struct session *s, enum session_error e, const char *why)
+{
+	while (s->ops != NULL)
+		session_op_done(s, s->ops, e, why);
 }
 
 int session_frame(struct session *s, struct shm_frame_info *info, const void *bytes)
@@ -232,6 +337,7 @@ int session_frame(struct session *s, struct shm_frame_info *info, const void *by
 		s->last_why[0] = '\0';
 		session_set_state(s, SS_STREAMING, "first frame");
 		session_arm(s);
+		ops_kick(s);
 	}
 	return 0;
 }
@@ -244,6 +350,11 @@ void session_error(struct session *s, enum session_error e, const char *why)
 	driver_stop(s);
 	s->last_error = e;
 	snprintf(s->last_why, sizeof s->last_why, "%s", why);
+	/* The driver forgot the running operation; waiting ones may see a reconnection. */
+	if (s->ops != NULL && s->op_running)
+		session_op_done(s, s->ops, e, why);
+	if (e == SE_CONFIG || e == SE_UNSUPPORTED || e == SE_AUTH)
+		ops_fail_all(s, e, why);
 	if (e == SE_CONFIG || e == SE_UNSUPPORTED) {
 		snprintf(msg, sizeof msg, "%s: %s", session_error_name(e), why);
 		session_set_state(s, SS_FAILED, msg);
@@ -259,12 +370,22 @@ void session_error(struct session *s, enum session_error e, const char *why)
 	session_arm(s);
 }
 
+void session_forget_caller(const void *reply_to)
+{
+	for (struct session *s = sessions; s != NULL; s = s->next)
+		for (struct dev_op *op = s->ops; op != NULL; op = op->next)
+			if (op->reply_to == reply_to)
+				op->reply_to = NULL;
+}
+
 void session_close_all(void)
 {
 	while (sessions != NULL) {
 		struct session *s = sessions;
 		sessions = s->next;
 		driver_stop(s);
+		s->op_running = false;
+		ops_fail_all(s, SE_OFFLINE, "the capture worker is stopping");
 		if (s->slot >= 0)
 			shm_slot_release(cap.frames, s->slot);
 		watch_del(&s->timer);

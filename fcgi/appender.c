@@ -8,13 +8,18 @@
  * machine the hand-over (waking the next waiter) dominated. Workers now
  * hand their event to this process over a SOCK_SEQPACKET socket and wait
  * for its sequence number; the appender takes every event that is waiting,
- * appends them in one statement (audit_append_batch, sql/007) and answers
+ * appends them in one statement (audit_append_many, sql/010: one lock and
+ * one head read per organisation, one INSERT) and answers
  * each worker after the COMMIT. The chain, its lock and its checks are the
  * same; a worker still acts only once its event is committed.
  *
  * Message, worker to appender: int64 organisation id, then the canonical
  * body (not NUL-terminated). Answer: int64 sequence number, or -1.
  * A worker that cannot reach the appender appends by itself.
+ *
+ * The appender also signs the periodic checkpoints: every
+ * KVMGATE_AUDIT_CHECKPOINT_S it checkpoints each organisation whose head is
+ * not one already (audit_checkpoint skips those), with the system as actor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +88,7 @@ int appender_listen(void)
 /* Appends the batch; seqs[i] gets each event's sequence number or -1. */
 static void append_batch(struct pending *p, int n, long long *seqs)
 {
-	static const char sql[] = "SELECT s FROM audit_append_batch($1::jsonb) AS s";
+	static const char sql[] = "SELECT ord, seq FROM audit_append_many($1::jsonb)";
 	json_object *events = json_object_new_array();
 	const char *param[1];
 	PGresult *r;
@@ -96,9 +101,14 @@ static void append_batch(struct pending *p, int n, long long *seqs)
 	}
 	param[0] = json_object_to_json_string_ext(events, JSON_C_TO_STRING_PLAIN);
 	r = db_query(sql, 1, param);
+	for (int i = 0; i < n; i++)
+		seqs[i] = -1;
 	if (r != NULL && PQntuples(r) == n) {
-		for (int i = 0; i < n; i++)
-			seqs[i] = atoll(PQgetvalue(r, i, 0));
+		for (int i = 0; i < n; i++) {
+			long long ord = atoll(PQgetvalue(r, i, 0));
+			if (ord >= 1 && ord <= n)
+				seqs[ord - 1] = atoll(PQgetvalue(r, i, 1));
+		}
 	} else {
 		/* One bad event must not cost the others theirs. */
 		if (n > 1)
@@ -138,6 +148,36 @@ static bool take(int fd, struct pending *batch, int *n, char *buf)
 	}
 }
 
+/* Checkpoints every organisation with events since its last checkpoint. */
+static void checkpoint_all(void)
+{
+	static const char sql[] =
+		"SELECT o.id FROM organisations o"
+		" WHERE EXISTS (SELECT 1 FROM audit_events e WHERE e.org_id = o.id) ORDER BY o.id";
+	PGresult *r = db_query(sql, 0, NULL);
+	int done = 0, failed = 0;
+
+	if (r == NULL) {
+		log_warnx("audit checkpoints: %s", db_last_error());
+		return;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long org = atoll(PQgetvalue(r, i, 0));
+		struct audit_event who;
+		bool skipped = true;
+
+		audit_event_init(&who, org, "audit.checkpoint");
+		who.client_name = "kvmgate-audit";
+		if (audit_checkpoint(org, conf_str(CONF_AUDIT_KEY_FILE), &who, NULL, &skipped) < 0)
+			failed++;
+		else
+			done += !skipped;
+	}
+	PQclear(r);
+	if (done > 0 || failed > 0)
+		log_info("audit checkpoints: %d signed, %d failed", done, failed);
+}
+
 void appender_run(int listen_fd)
 {
 	struct pollfd *fds = xcalloc(CLIENTS_MAX + 1, sizeof *fds);
@@ -145,6 +185,8 @@ void appender_run(int listen_fd)
 	long long seqs[BATCH_MAX];
 	char *buf = xmalloc(8 + BODY_MAX);
 	struct sigaction sa = { .sa_handler = SIG_DFL };
+	uint64_t every = (uint64_t)conf_int(CONF_AUDIT_CHECKPOINT_S) * 1000000000u;
+	uint64_t next_checkpoint = now_mono_ns() + every;
 	int nfds = 1;
 
 	sigaction(SIGTERM, &sa, NULL);
@@ -152,9 +194,17 @@ void appender_run(int listen_fd)
 	fds[0].fd = listen_fd;
 	fds[0].events = POLLIN;
 	for (;;) {
-		int n = 0;
+		int n = 0, wait_ms = -1;
 
-		if (poll(fds, (nfds_t)nfds, -1) < 0) {
+		if (every > 0) {
+			uint64_t now = now_mono_ns();
+			if (now >= next_checkpoint) {
+				checkpoint_all();
+				next_checkpoint = now + every;
+			}
+			wait_ms = (int)((next_checkpoint - now) / 1000000u) + 1;
+		}
+		if (poll(fds, (nfds_t)nfds, wait_ms) < 0) {
 			if (errno != EINTR)
 				log_err("audit appender poll");
 			continue;

@@ -65,6 +65,9 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"revoked outside the gateway stops working within this time (0: look up every time)" },
 	[CONF_AUDIT_SOCKET] = { "KVMGATE_AUDIT_SOCKET", CONF_STRING, "@run/audit.sock", 0, 0,
 		"unix socket on which the FastCGI program's audit appender takes events from its workers" },
+	[CONF_AUDIT_CHECKPOINT_S] = { "KVMGATE_AUDIT_CHECKPOINT_S", CONF_INT, "3600", 0, 604800,
+		"every this many seconds the audit appender signs a checkpoint of each organisation's "
+		"chain that has new events (0: only `kvmgate audit checkpoint`)" },
 	[CONF_MASTER_KEY_FILE] = { "KVMGATE_MASTER_KEY_FILE", CONF_STRING, "@master.key", 0, 0,
 		"32-byte key (hex) sealing device credentials (AES-256-GCM); `kvmgate init` creates it 0600" },
 	[CONF_MASTER_KEY] = { "KVMGATE_MASTER_KEY", CONF_STRING, "", 0, 0,

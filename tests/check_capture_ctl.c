@@ -348,6 +348,37 @@ START_TEST(test_socket_garbage_and_oversize)
 }
 END_TEST
 
+/* A device op over the socket: answered later by the session code, here at once (no driver). */
+START_TEST(test_socket_device_op)
+{
+	pid_t pid;
+	uint8_t m[sizeof(struct ctl_device_op) + 8], r[sizeof(struct ctl_device_op_reply) + 256];
+	struct ctl_device_op op = { .device_id = 9, .op = OP_KEYS, .len = 6 };
+	struct ctl_device_op_reply rep;
+	uint32_t len = 0;
+
+	ctl_device_loader = fake_loader;
+	pid = serve();
+	memcpy(m, &op, sizeof op);
+	memcpy(m + sizeof op, "enter", 6);
+	ck_assert_int_eq(ctl_call(sock, CTL_DEVICE_OP, m, sizeof op + 6, CTL_DEVICE_OP_REPLY, r,
+	                          sizeof r, &len, 2000), CTL_OK);
+	ck_assert_uint_gt(len, sizeof rep);
+	memcpy(&rep, r, sizeof rep);
+	ck_assert_uint_eq(rep.device_id, 9);
+	ck_assert_uint_eq(rep.error, SE_UNSUPPORTED);
+	ck_assert_uint_eq(rep.state, SS_FAILED);
+	ck_assert_str_eq((char *)r + sizeof rep, "no driver for this device kind");
+	/* A device the database does not have: refused before anything is queued. */
+	op.device_id = 5;
+	memcpy(m, &op, sizeof op);
+	ck_assert_int_eq(ctl_call(sock, CTL_DEVICE_OP, m, sizeof op + 6, CTL_DEVICE_OP_REPLY, r,
+	                          sizeof r, &len, 2000), CTL_ENODEVICE);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_call_nobody_listening)
 {
 	struct ctl_pong pong;
@@ -386,6 +417,7 @@ static Suite *ctl_suite(void)
 	tcase_add_loop_test(tc, test_check_table, 0, (int)ARRAY_LEN(check_cases));
 	tcase_add_test(tc, test_check_short_header);
 	tcase_add_test(tc, test_check_device_op);
+	tcase_add_test(tc, test_socket_device_op);
 	tcase_add_test(tc, test_handle_stats);
 	tcase_add_test(tc, test_handle_refusals);
 	tcase_add_loop_test(tc, test_ensure_refusals, 0, (int)ARRAY_LEN(ensure_refusals));

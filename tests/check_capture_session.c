@@ -38,7 +38,57 @@ static void fake_close(struct session *s)
 	s->drv_state = NULL;
 }
 
-static const struct driver fake_driver = { .kind = "fake", .open = fake_open, .close = fake_close };
+/* Operations: keys finish at once, text waits for the test to finish it. */
+static struct dev_op *running;
+static int started;
+
+static void fake_start_op(struct session *s, struct dev_op *op)
+{
+	started++;
+	if (op->req.op == OP_KEYS) {
+		buf_append(&op->result, "{\"ok\":true}", 11);
+		session_op_done(s, op, SE_NONE, NULL);
+		return;
+	}
+	running = op;
+}
+
+static const struct driver fake_driver = {
+	.kind = "fake",
+	.ops = OP_BIT(OP_KEYS) | OP_BIT(OP_TEXT),
+	.open = fake_open,
+	.close = fake_close,
+	.start_op = fake_start_op,
+};
+
+/* What session_op_done answered, in order. */
+static struct answer { uint32_t op; enum session_error e; char text[96]; } answers[16];
+static int nanswers;
+
+static void record_answer(const struct dev_op *op, const struct session *s, enum session_error e,
+                          const char *why)
+{
+	ck_assert_int_lt(nanswers, 16);
+	answers[nanswers].op = op->req.op;
+	answers[nanswers].e = e;
+	snprintf(answers[nanswers].text, sizeof answers[0].text, "%s",
+	         e != SE_NONE ? why : op->result.len ? op->result.data : "");
+	nanswers++;
+	if (op == running)
+		running = NULL;
+}
+
+static struct dev_op *new_op(uint32_t kind, uint64_t timeout_ms)
+{
+	struct dev_op *op = xcalloc(1, sizeof *op);
+
+	op->req.op = kind;
+	op->data = xstrdup("x");
+	op->req.len = 2;
+	op->req.timeout_ms = (uint32_t)timeout_ms;
+	op->deadline_ns = now_mono_ns() + timeout_ms * MS;
+	return op;
+}
 
 static void setup(void)
 {
@@ -52,6 +102,10 @@ static void setup(void)
 			break;
 		}
 	memset(&fake, 0, sizeof fake);
+	session_op_answer = record_answer;
+	nanswers = 0;
+	started = 0;
+	running = NULL;
 	session_timing.idle_ns = 60000 * MS;
 	session_timing.frame_timeout_ns = 10000 * MS;
 }
@@ -260,6 +314,100 @@ START_TEST(test_backoff_bounds)
 }
 END_TEST
 
+/* Ops wait for the login, run one at a time in order, and each is answered once. */
+START_TEST(test_ops_queue)
+{
+	struct device_cfg c = cfg_of(50, "fake");
+	struct session *s = session_ensure(&c);
+
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	session_op_submit(s, new_op(OP_KEYS, 5000));
+	session_op_submit(s, new_op(OP_POWER, 5000));	/* not in the driver's ops */
+	ck_assert_int_eq(started, 0);			/* still connecting */
+	ck_assert_int_eq(nanswers, 1);
+	ck_assert_uint_eq(answers[0].op, OP_POWER);
+	ck_assert_int_eq(answers[0].e, SE_UNSUPPORTED);
+	ck_assert_str_eq(answers[0].text, "fake devices cannot do power");
+
+	session_authenticated(s);
+	ck_assert_int_eq(started, 1);			/* text runs, keys waits behind it */
+	ck_assert_ptr_nonnull(running);
+	ck_assert_uint_eq(running->req.op, OP_TEXT);
+	session_op_done(s, running, SE_NONE, NULL);
+	ck_assert_int_eq(started, 2);
+	ck_assert_int_eq(nanswers, 3);
+	ck_assert_uint_eq(answers[1].op, OP_TEXT);
+	ck_assert_int_eq(answers[1].e, SE_NONE);
+	ck_assert_uint_eq(answers[2].op, OP_KEYS);
+	ck_assert_str_eq(answers[2].text, "{\"ok\":true}");
+	ck_assert_ptr_null(s->ops);
+}
+END_TEST
+
+/* A running op past its deadline takes the connection down; waiting ones keep waiting. */
+START_TEST(test_ops_deadline)
+{
+	struct device_cfg c = cfg_of(51, "fake");
+	struct session *s = session_ensure(&c);
+	uint64_t now;
+
+	session_authenticated(s);
+	session_op_submit(s, new_op(OP_TEXT, 100));
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	ck_assert_int_eq(started, 1);
+	now = now_mono_ns();
+	session_tick(s, now + 200 * MS);
+	ck_assert_int_eq(s->state, SS_BACKING_OFF);
+	ck_assert_int_eq(nanswers, 1);
+	ck_assert_int_eq(answers[0].e, SE_TIMEOUT);
+	ck_assert_str_eq(answers[0].text, "the device did not finish text within 100 ms");
+	ck_assert_ptr_nonnull(s->ops);			/* the second waits for a reconnection */
+	/* No idle close while an operation waits, even past the idle period. */
+	session_tick(s, now + 61000 * MS);
+	ck_assert_int_eq(nanswers, 2);			/* its own deadline passed meanwhile */
+	ck_assert_int_eq(answers[1].e, SE_TIMEOUT);
+	ck_assert_ptr_null(s->ops);
+}
+END_TEST
+
+/* A refused login ends every waiting operation with the reason; a failed session refuses new ones. */
+START_TEST(test_ops_auth_failure)
+{
+	struct device_cfg c = cfg_of(52, "fake");
+	struct session *s = session_ensure(&c);
+
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	session_op_submit(s, new_op(OP_KEYS, 5000));
+	session_error(s, SE_AUTH, "wrong password");
+	ck_assert_int_eq(nanswers, 2);
+	ck_assert_int_eq(answers[0].e, SE_AUTH);
+	ck_assert_str_eq(answers[1].text, "wrong password");
+	ck_assert_ptr_null(s->ops);
+
+	session_error(s, SE_CONFIG, "no credentials");
+	session_op_submit(s, new_op(OP_KEYS, 5000));
+	ck_assert_int_eq(nanswers, 3);
+	ck_assert_int_eq(answers[2].e, SE_CONFIG);
+	ck_assert_str_eq(answers[2].text, "no credentials");
+}
+END_TEST
+
+/* Closing everything answers what still waits. */
+START_TEST(test_ops_close_all)
+{
+	struct device_cfg c = cfg_of(53, "fake");
+	struct session *s = session_ensure(&c);
+
+	session_authenticated(s);
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	session_close_all();
+	ck_assert_int_eq(nanswers, 2);
+	ck_assert_int_eq(answers[0].e, SE_OFFLINE);
+	ck_assert_int_eq(answers[1].e, SE_OFFLINE);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
 	Suite *s = suite_create("capture_session");
@@ -271,6 +419,10 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_update_while_backing_off);
 	tcase_add_test(tc, test_unknown_kind_fails);
 	tcase_add_test(tc, test_no_free_slot);
+	tcase_add_test(tc, test_ops_queue);
+	tcase_add_test(tc, test_ops_deadline);
+	tcase_add_test(tc, test_ops_auth_failure);
+	tcase_add_test(tc, test_ops_close_all);
 	tcase_add_loop_test(tc, test_backoff_bounds, 0, (int)(sizeof backoff_cases / sizeof backoff_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;

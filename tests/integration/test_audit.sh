@@ -271,3 +271,42 @@ BEGIN
   END LOOP;
 END \$\$"
 expect_break "a checkpoint signature altered, chain rewritten" 2001 checkpoint_invalid
+
+# ---- the appender's batch: organisations interleaved ----------------------------
+
+# What the audit appender sends: events of two organisations interleaved.
+# Each gets its own chain's next number, reported at its place in the batch.
+other=$(sql "SELECT id FROM organisations WHERE name = 'other'")
+third=$(sql "INSERT INTO organisations (name) VALUES ('third') RETURNING id")
+# A real body: the first event's of the other organisation, as it was hashed.
+b=$(sql "SELECT substring(convert_from(canon, 'UTF8') from '^[{]\"body\":(.*),\"org\":[0-9]+,\"seq\":') FROM audit_events WHERE org_id = $other AND seq = 1")
+other_seq=$(sql "SELECT max(seq) FROM audit_events WHERE org_id = $other")
+out=$(sql "SELECT string_agg(ord || ':' || seq, ' ' ORDER BY ord) FROM audit_append_many(jsonb_build_array(jsonb_build_array($other, \$b\$$b\$b\$::text), jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($other, \$b\$$b\$b\$::text)))" 2>&1)
+check "a mixed batch: each event numbered in its own chain, in order" [ "$out" = "1:$((other_seq + 1)) 2:1 3:$((other_seq + 2))" ]
+out=$(sql "SELECT seq FROM audit_append_many(jsonb_build_array(jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($third, 'not json'::text)))" 2>&1)
+check "a batch with one bad body is refused whole" grep -q "canonical JSON object\|invalid input syntax" <<<"$out"
+check "the refused batch left nothing" [ "$(sql "SELECT count(*) FROM audit_events WHERE org_id = $third")" = 1 ]
+out=$(kv audit verify --org other --json)
+check "the other chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true $((other_seq + 2))" ]
+out=$(kv audit verify --org third --json)
+check "the third chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true 1" ]
+
+# ---- periodic checkpoints ------------------------------------------------------
+
+# The appender signs each organisation's head on its own, and only when
+# there is something new since the last checkpoint.
+KVMGATE_AUDIT_CHECKPOINT_S=1 new_stack p || { not_ok "a stack with 1 s checkpoints starts"; exit 1; }
+curl -s -o /dev/null "$p_url/api/v1/devices" -H "Authorization: Bearer $p_token"
+psql_p() { stack_sql "$p_var" "$1"; }
+for _ in $(seq 50); do
+  [ "$(psql_p "SELECT count(*) FROM audit_events WHERE action = 'audit.checkpoint'")" -ge 1 ] && break
+  sleep 0.1
+done
+check "a periodic checkpoint is recorded by the system" \
+  [ "$(psql_p "SELECT actor_kind || ' ' || client_name FROM audit_events WHERE action = 'audit.checkpoint' ORDER BY seq LIMIT 1")" = "system kvmgate-audit" ]
+sleep 2.5
+check "nothing new, no second checkpoint" \
+  [ "$(psql_p "SELECT count(*) FROM audit_events WHERE action = 'audit.checkpoint'")" = 1 ]
+out=$(KVMGATE_VAR_DIR=$p_var "$bin/kvmgate" audit verify --json)
+check "the periodic checkpoint verifies" \
+  [ "$(jq -r '"\(.chain_ok) \(.checkpoints_verified)"' <<<"$out")" = "true 1" ]
