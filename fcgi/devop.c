@@ -49,6 +49,12 @@ static const struct op_row {
 	[OP_ISO_MOUNTED] = { "read which image is mounted", OP_TIMEOUT_MS },
 };
 
+/* "a" or "an" before word (device kinds: "an ami device"). */
+static const char *article(const char *word)
+{
+	return word[0] != '\0' && strchr("aeiou", word[0]) != NULL ? "an" : "a";
+}
+
 static const char *verb(uint32_t op)
 {
 	return op < OP__COUNT && ops[op].verb ? ops[op].verb : "do that";
@@ -83,8 +89,9 @@ static enum devop_status device_error(const struct device_ref *d, uint32_t op, u
 
 	switch (e) {
 	case SE_UNSUPPORTED:
-		return set(out, DEVOP_UNSUPPORTED, "kvmgate cannot %s on a %s device ('%s')%s%s.",
-		           verb(op), d->kind, d->name, sep, text);
+		/* The capture worker's reason only repeats it ("vnc devices cannot do keys"). */
+		return set(out, DEVOP_UNSUPPORTED, "kvmgate cannot %s on %s %s device ('%s').",
+		           verb(op), article(d->kind), d->kind, d->name);
 	case SE_OFFLINE:
 		return set(out, DEVOP_OFFLINE, "'%s' is offline, so it could not %s%s%s. Check that "
 		           "it is powered and reachable, then try again.", d->name, verb(op), sep,

@@ -104,8 +104,9 @@ static enum shot_status explain(const struct device_ref *d, enum frame_status st
 			return SHOT_AUTH;
 		}
 		if (r->error == SE_UNSUPPORTED) {
-			snprintf(why, len, "No screenshot of '%s': this gateway cannot show the screen "
-			         "of a %s device yet.", d->name, d->kind);
+			snprintf(why, len, "No screenshot of '%s': kvmgate cannot show the screen of "
+			         "%s %s device yet.", d->name, strchr("aeiou", d->kind[0]) ? "an" : "a",
+			         d->kind);
 			return SHOT_UNSUPPORTED;
 		}
 		snprintf(why, len, "No screenshot of '%s' within %d s: %s. Check that the device "
