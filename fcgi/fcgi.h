@@ -554,7 +554,7 @@ int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
 #define IMG_LLM_EDGE 1568.0		/* mcp.md section 7: longest edge a model sees */
 #define IMG_LLM_PIXELS (1.15 * 1024 * 1024)	/* and its pixel budget */
 #define IMG_ENHANCE_GAIN_MAX 1.3	/* enhance=llm never brightens more than this */
-#define IMG_PNG_LEVEL 3			/* zlib level: a 1.1 MP console in a few ms */
+#define IMG_PNG_LEVEL 1			/* zlib level: fastest; consoles compress well anyway */
 
 /* An 8-bit RGB picture, rows packed; px is owned (img_free). */
 struct img {

@@ -101,7 +101,7 @@ int img_crop(struct img *im, int x, int y, int w, int h)
  * Weights of a box filter from n source samples to m <= n: output i covers
  * source [i*n/m, (i+1)*n/m). first[i] is its first source index, count[i]
  * how many it touches, and w[i*span + k] the share of source first[i]+k,
- * in 1/65536, summing to 65536. span is the most any output touches.
+ * in units of 1/one, summing to one. span is the most any output touches.
  */
 struct box {
 	int m, span;
@@ -109,7 +109,7 @@ struct box {
 	uint32_t *w;
 };
 
-static void box_init(struct box *b, int n, int m)
+static void box_init(struct box *b, int n, int m, uint32_t one)
 {
 	double step = (double)n / m;
 
@@ -131,16 +131,16 @@ static void box_init(struct box *b, int n, int m)
 		b->count[i] = e - s;
 		for (k = 0; k < e - s; k++) {
 			double a = fmax(lo, s + k), z = fmin(hi, s + k + 1);
-			w[k] = (uint32_t)lround((z - a) / step * 65536.0);
+			w[k] = (uint32_t)lround((z - a) / step * one);
 			sum += w[k];
 		}
 		/* Rounding left or took a little: the largest share absorbs it. */
-		if (sum != 65536) {
+		if (sum != one) {
 			int big = 0;
 			for (k = 1; k < e - s; k++)
 				if (w[k] > w[big])
 					big = k;
-			w[big] = w[big] + 65536u - sum;
+			w[big] = w[big] + one - sum;
 		}
 	}
 }
@@ -152,48 +152,60 @@ static void box_free(struct box *b)
 	free(b->w);
 }
 
+/* Horizontal weights in 1/256 give 8.8 fixed point; vertical ones in 1/4096 keep the sum in 32 bits. */
+#define H_ONE 256u
+#define V_ONE 4096u
+
 void img_scale(struct img *im, int w, int h)
 {
 	struct box bx, by;
 	struct img out;
-	uint32_t *tmp;
+	uint16_t *tmp;
+	uint32_t *acc;
+	size_t row = (size_t)w * 3;
 
 	if (w <= 0 || h <= 0 || w > im->w || h > im->h || (w == im->w && h == im->h))
 		return;
-	box_init(&bx, im->w, w);
-	box_init(&by, im->h, h);
-	/* Rows first into 16.16 fixed point, then columns. */
-	tmp = xmalloc((size_t)w * (size_t)im->h * 3 * sizeof *tmp);
+	box_init(&bx, im->w, w, H_ONE);
+	box_init(&by, im->h, h, V_ONE);
+	/* Rows first, into 8.8 fixed point; then each output row sums whole rows. */
+	tmp = xmalloc(row * (size_t)im->h * sizeof *tmp);
 	for (int y = 0; y < im->h; y++) {
 		const unsigned char *src = im->px + (size_t)y * im->w * 3;
-		uint32_t *dst = tmp + (size_t)y * w * 3;
+		uint16_t *dst = tmp + (size_t)y * row;
 		for (int x = 0; x < w; x++) {
 			const uint32_t *wt = bx.w + (size_t)x * bx.span;
-			const unsigned char *s = src + (size_t)bx.first[x] * 3;
+			const unsigned char *sp = src + (size_t)bx.first[x] * 3;
 			uint32_t r = 0, g = 0, b = 0;
-			for (int k = 0; k < bx.count[x]; k++, s += 3) {
-				r += s[0] * wt[k];
-				g += s[1] * wt[k];
-				b += s[2] * wt[k];
+			for (int k = 0; k < bx.count[x]; k++, sp += 3) {
+				r += sp[0] * wt[k];
+				g += sp[1] * wt[k];
+				b += sp[2] * wt[k];
 			}
-			dst[x * 3] = r >> 8;		/* 8.8: room for the second pass */
-			dst[x * 3 + 1] = g >> 8;
-			dst[x * 3 + 2] = b >> 8;
+			dst[x * 3] = (uint16_t)r;
+			dst[x * 3 + 1] = (uint16_t)g;
+			dst[x * 3 + 2] = (uint16_t)b;
 		}
 	}
 	img_alloc(&out, w, h);
+	acc = xmalloc(row * sizeof *acc);
 	for (int y = 0; y < h; y++) {
 		const uint32_t *wt = by.w + (size_t)y * by.span;
-		unsigned char *dst = out.px + (size_t)y * w * 3;
-		for (int x = 0; x < w * 3; x++) {
-			const uint32_t *s = tmp + (size_t)by.first[y] * w * 3 + x;
-			uint64_t v = 0;
-			for (int k = 0; k < by.count[y]; k++, s += (size_t)w * 3)
-				v += (uint64_t)*s * wt[k];
-			v = (v + (1u << 23)) >> 24;
+		unsigned char *dst = out.px + (size_t)y * row;
+
+		memset(acc, 0, row * sizeof *acc);
+		for (int k = 0; k < by.count[y]; k++) {
+			const uint16_t *s = tmp + (size_t)(by.first[y] + k) * row;
+			uint32_t wk = wt[k];
+			for (size_t x = 0; x < row; x++)
+				acc[x] += s[x] * wk;
+		}
+		for (size_t x = 0; x < row; x++) {
+			uint32_t v = (acc[x] + (1u << 19)) >> 20;
 			dst[x] = (unsigned char)(v > 255 ? 255 : v);
 		}
 	}
+	free(acc);
 	free(tmp);
 	box_free(&bx);
 	box_free(&by);
@@ -269,26 +281,32 @@ void img_enhance(struct img *im)
 	if (im->w < 3 || im->h < 3)
 		return;
 	{
-		/* The unsharp mask reads the previous and current rows as they were. */
+		/*
+		 * The unsharp mask reads the rows as they were: col[x] holds the sum
+		 * of the original pixels above, at and below (the 3x3 box is three
+		 * neighbouring column sums); prev keeps the row above.
+		 */
 		size_t row = (size_t)im->w * 3;
 		unsigned char *prev = xmalloc(row), *cur = xmalloc(row);
+		uint16_t *col = xmalloc(row * sizeof *col);
 
 		memcpy(prev, im->px, row);
 		for (int y = 1; y < im->h - 1; y++) {
 			unsigned char *p = im->px + (size_t)y * row, *next = p + row;
 			memcpy(cur, p, row);
+			for (size_t x = 0; x < row; x++)
+				col[x] = (uint16_t)(prev[x] + cur[x] + next[x]);
 			for (size_t x = 3; x < row - 3; x++) {
-				int sum = prev[x - 3] + prev[x] + prev[x + 3] + cur[x - 3] + cur[x] +
-				          cur[x + 3] + next[x - 3] + next[x] + next[x + 3];
-				/* c + (c - blur) / 2, blur = sum / 9: (27c - sum) / 18 + c */
-				int c = cur[x];
-				v = c + (int)lround((9 * c - sum) / 18.0);
+				/* c + (c - blur) / 2 with blur = sum / 9: c + (9c - sum) / 18, rounded */
+				int c = cur[x], d = 9 * c - (col[x - 3] + col[x] + col[x + 3]);
+				v = c + (d >= 0 ? (d + 9) / 18 : -((9 - d) / 18));
 				p[x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 			}
 			memcpy(prev, cur, row);
 		}
 		free(prev);
 		free(cur);
+		free(col);
 	}
 }
 
