@@ -564,9 +564,16 @@ struct img {
 
 void img_free(struct img *im);
 
-/* Decodes a JPEG into *out. Returns 0, or -1 with the reason in why. */
-int img_from_jpeg(const void *data, size_t len, struct img *out, char *why, size_t wlen)
-	MUSTCHECK;
+/* The size of a JPEG from its header: 0, or -1 when it is not one this code reads. */
+int img_jpeg_size(const void *data, size_t len, int *w, int *h) MUSTCHECK;
+
+/*
+ * Decodes a JPEG into *out, scaled in the DCT by the smallest factor
+ * libjpeg-turbo offers (n/8) that is at least min_scale (1: full size).
+ * Returns 0, or -1 with the reason in why.
+ */
+int img_from_jpeg(const void *data, size_t len, double min_scale, struct img *out, char *why,
+                  size_t wlen) MUSTCHECK;
 
 /* Converts a raw 4-byte-per-pixel frame (RGBx, or BGRx when bgr). 0, or -1 with why. */
 int img_from_raw(const void *data, size_t len, int w, int h, bool bgr, struct img *out,

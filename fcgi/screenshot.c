@@ -126,49 +126,74 @@ static bool nothing_asked(const struct shot_opts *o)
 }
 
 /*
- * The picture of frame fi (bytes in frame) transformed as o asks into out.
- * Returns SHOT_OK, or why not with why.
+ * The picture of frame fi (bytes in frame) transformed as o asks into out:
+ * the region checked against the screen, the target size worked out, the
+ * JPEG decoded already scaled in the DCT when it shrinks anyway, cropped,
+ * scaled to the target by area averaging, enhanced, encoded. Returns
+ * SHOT_OK, or why not with why.
  */
 static enum shot_status transform(const struct device_ref *d, const struct shot_opts *o,
-                                   const struct shm_frame_info *fi, const struct buf *frame,
-                                   struct shot *out, char *why, size_t len)
+                                  const struct shm_frame_info *fi, const struct buf *frame,
+                                  struct shot *out, char *why, size_t len)
 {
 	struct img im;
 	char detail[200];
 	double scale = 1;
-	bool enhanced = false;
-	int rc, w, h;
+	bool enhanced = false, jpeg = fi->format == SHM_FMT_JPEG;
+	int rc = 0, sw = (int)fi->width, sh = (int)fi->height, cw, ch, tw, th;
 
-	if (fi->format == SHM_FMT_JPEG)
-		rc = img_from_jpeg(frame->data, fi->len, &im, detail, sizeof detail);
-	else if (fi->format == SHM_FMT_RGBX32 || fi->format == SHM_FMT_BGRX32)
-		rc = img_from_raw(frame->data, fi->len, (int)fi->width, (int)fi->height,
-		                  fi->format == SHM_FMT_BGRX32, &im, detail, sizeof detail);
-	else
+	if (jpeg && img_jpeg_size(frame->data, fi->len, &sw, &sh) < 0)
+		rc = -1, snprintf(detail, sizeof detail, "a JPEG without a readable header");
+	else if (!jpeg && fi->format != SHM_FMT_RGBX32 && fi->format != SHM_FMT_BGRX32)
 		rc = -1, snprintf(detail, sizeof detail, "format %d", fi->format);
 	if (rc < 0) {
 		snprintf(why, len, "The screen of '%s' came as a frame this gateway cannot read: %s.",
 		         d->name, detail);
 		return SHOT_DEVICE;
 	}
-	out->screen_width = im.w;
-	out->screen_height = im.h;
-	if (o->region && img_crop(&im, o->rx, o->ry, o->rw, o->rh) < 0) {
+	out->screen_width = sw;
+	out->screen_height = sh;
+	if (o->region && (o->rx > sw - o->rw || o->ry > sh - o->rh)) {
 		snprintf(why, len, "The region %dx%d at %d,%d is not inside the screen of '%s', "
 		         "which is %dx%d: x + width must be at most %d and y + height at most %d.",
-		         o->rw, o->rh, o->rx, o->ry, d->name, im.w, im.h, im.w, im.h);
-		img_free(&im);
+		         o->rw, o->rh, o->rx, o->ry, d->name, sw, sh, sw, sh);
 		return SHOT_BAD_REQUEST;
 	}
-	if (o->max_width > 0 && im.w > o->max_width)
-		scale = (double)o->max_width / im.w;
+	cw = o->region ? o->rw : sw;
+	ch = o->region ? o->rh : sh;
+	if (o->max_width > 0 && cw > o->max_width)
+		scale = (double)o->max_width / cw;
 	else if (o->max_width == 0 && !o->region)
-		scale = img_llm_scale(im.w, im.h);
+		scale = img_llm_scale(cw, ch);
+	tw = (int)lround(cw * scale);
+	th = (int)lround(ch * scale);
+	tw = tw < 1 ? 1 : tw;
+	th = th < 1 ? 1 : th;
+	if (jpeg)
+		rc = img_from_jpeg(frame->data, fi->len, scale, &im, detail, sizeof detail);
+	else
+		rc = img_from_raw(frame->data, fi->len, sw, sh, fi->format == SHM_FMT_BGRX32, &im,
+		                  detail, sizeof detail);
+	if (rc < 0) {
+		snprintf(why, len, "The screen of '%s' came as a frame this gateway cannot read: %s.",
+		         d->name, detail);
+		return SHOT_DEVICE;
+	}
+	if (o->region) {
+		/* The region in the decoded picture's pixels (it may be DCT-scaled). */
+		int x0 = (int)((long long)o->rx * im.w / sw), y0 = (int)((long long)o->ry * im.h / sh);
+		int x1 = (int)(((long long)(o->rx + o->rw) * im.w + sw - 1) / sw);
+		int y1 = (int)(((long long)(o->ry + o->rh) * im.h + sh - 1) / sh);
+		x1 = x1 > im.w ? im.w : x1 <= x0 ? x0 + 1 : x1;
+		y1 = y1 > im.h ? im.h : y1 <= y0 ? y0 + 1 : y1;
+		if (img_crop(&im, x0, y0, x1 - x0, y1 - y0) < 0) {
+			img_free(&im);
+			snprintf(why, len, "The region could not be cut from the screen of '%s'.", d->name);
+			return SHOT_DEVICE;
+		}
+	}
 	for (;;) {
-		w = (int)lround(im.w * scale);
-		h = (int)lround(im.h * scale);
-		if (scale < 1 && w >= 1 && h >= 1)
-			img_scale(&im, w, h);
+		img_scale(&im, tw < im.w ? tw : im.w, th < im.h ? th : im.h);
 		if (o->enhance && !enhanced) {
 			img_enhance(&im);
 			enhanced = true;
@@ -178,7 +203,8 @@ static enum shot_status transform(const struct device_ref *d, const struct shot_
 		if (rc < 0 || out->data.len <= IMAGE_MAX || im.w < 64 || im.h < 64)
 			break;
 		/* Too large for a model: shrink and try again (enhance runs once). */
-		scale = SHRINK_STEP;
+		tw = (int)lround(im.w * SHRINK_STEP);
+		th = (int)lround(im.h * SHRINK_STEP);
 	}
 	out->width = im.w;
 	out->height = im.h;

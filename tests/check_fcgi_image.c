@@ -244,18 +244,30 @@ START_TEST(test_jpeg_round_trip)
 	struct img im, back;
 	struct buf jpeg = BUF_INIT;
 	char why[200];
+	int w, h;
 
 	make(&im, 320, 200, flat);
 	ck_assert_int_eq(img_to_jpeg(&im, 80, &jpeg), 0);
 	ck_assert((unsigned char)jpeg.data[0] == 0xff && (unsigned char)jpeg.data[1] == 0xd8);
-	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, &back, why, sizeof why), 0);
+	ck_assert_int_eq(img_jpeg_size(jpeg.data, jpeg.len, &w, &h), 0);
+	ck_assert(w == 320 && h == 200);
+	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, 1, &back, why, sizeof why), 0);
 	ck_assert_int_eq(back.w, 320);
 	ck_assert_int_eq(back.h, 200);
 	for (int ch = 0; ch < 3; ch++)
 		ck_assert_int_le(abs(at(&back, 100, 100, ch) - (40 + ch * 50)), 3);
 	img_free(&back);
+	/* Decoded smaller in the DCT: never below the scale asked for. */
+	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, 0.5, &back, why, sizeof why), 0);
+	ck_assert(back.w == 160 && back.h == 100);
+	img_free(&back);
+	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, 0.7, &back, why, sizeof why), 0);
+	ck_assert(back.w == 240 && back.h == 150);	/* 6/8 */
+	ck_assert_int_eq(at(&back, 100, 100, 1), at(&back, 120, 80, 1));
+	img_free(&back);
 	/* Not a JPEG: refused with a reason. */
-	ck_assert_int_eq(img_from_jpeg("hello", 5, &back, why, sizeof why), -1);
+	ck_assert_int_eq(img_jpeg_size("hello", 5, &w, &h), -1);
+	ck_assert_int_eq(img_from_jpeg("hello", 5, 1, &back, why, sizeof why), -1);
 	ck_assert(why[0] != '\0');
 	ck_assert_ptr_null(back.px);
 	buf_free(&jpeg);
