@@ -312,8 +312,11 @@ void img_enhance(struct img *im)
 		v = (int)lround((i - lo) * gain);
 		map[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 	}
-	for (size_t i = 0; i < n * 3; i++)
-		im->px[i] = map[im->px[i]];
+	{
+		unsigned char *px = im->px;	/* a local: the stores cannot alias it */
+		for (size_t i = 0; i < n * 3; i++)
+			px[i] = map[px[i]];
+	}
 	if (im->w < 3 || im->h < 3)
 		return;
 	{
@@ -333,10 +336,12 @@ void img_enhance(struct img *im)
 			for (size_t x = 0; x < row; x++)
 				col[x] = (uint16_t)(prev[x] + cur[x] + next[x]);
 			for (size_t x = 3; x < row - 3; x++) {
-				/* c + (c - blur) / 2 with blur = sum / 9: c + (9c - sum) / 18, rounded */
+				/* c + (c - blur) / 2 with blur = sum / 9: c + (9c - sum) / 18,
+				 * rounded; 3641 / 65536 is 1/18 within 0.01 %. No branch, so
+				 * the compiler vectorises it. */
 				int c = cur[x], d = 9 * c - (col[x - 3] + col[x] + col[x + 3]);
-				v = c + (d >= 0 ? (d + 9) / 18 : -((9 - d) / 18));
-				p[x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+				int e = c + ((d * 3641 + 32768) >> 16);
+				p[x] = (unsigned char)(e < 0 ? 0 : e > 255 ? 255 : e);
 			}
 			memcpy(prev, cur, row);
 		}
