@@ -295,6 +295,17 @@ tool list_isos '{"device":"kvm-a"}'
 check "[driver] list_isos: the images, or unsupported" unsupported_or "images" "list the images"
 tool power_action '{"device":"kvm-a","action":"reset","confirm":true}'
 check "[driver] power reset with confirm true: done, or unsupported" unsupported_or "Power action 'reset' done" "use the power button"
+long=$(head -c 4500 /dev/zero | tr '\0' x)
+call tools/call "{\"name\":\"type_text\",\"arguments\":{\"device\":\"kvm-a\",\"text\":\"$long\"},\"_meta\":{\"progressToken\":\"p-long\"}}"
+events=$body
+body=$(sed -n 's/^data: //p' <<<"$events" | tail -n 1)
+if is_error_with "kvmgate cannot type text on a nanokvm device"; then
+  ok "[driver] long type_text with a progressToken: refused (no NanoKVM text op yet)"
+else
+  check "[driver] long type_text: typed in three parts, progress 2048 and 4096 of 4500, then the result" \
+    [ "$(sed -n 's/^data: //p' <<<"$events" | jq -sc '[.[] | select(.method == "notifications/progress") | .params | [.progressToken, .progress, .total]]')/$(jqr '.result.content[0].text')" = \
+      '[["p-long",2048,4500],["p-long",4096,4500]]/Typed 4500 characters on '"'"'kvm-a'"'"'.' ]
+fi
 rest POST "/devices/$kvm/keys" -H 'Content-Type: application/json' --data-binary '{"keys":["shift+a","enter"]}'
 check "[driver] REST keys: 200 done, or 501 unsupported" \
   bash -c '[ "$1" = 200 ] || [ "$1/$2" = 501/unsupported ]' _ "$status" "$(jqr .error.code)"
