@@ -46,6 +46,7 @@ SIMS       := $(BUILD)/tests/sim-nanokvm
 all: deps-build
 	@$(MAKE) --no-print-directory build MODE=release
 	@mkdir -p bin && cp -f build/release/bin/* bin/
+	@cp -f build/release/tests/sim-nanokvm bin/kvmgate-sim-nanokvm
 
 build: $(PROGRAMS) $(CHECKS) $(FIXTURES) $(SIMS)
 
@@ -139,11 +140,11 @@ fuzz-smoke: $(FUZZERS)
 
 run: all
 	@scripts/deps.sh run
-	@exec scripts/stack.sh run
+	@KVMGATE_DEMO=$${KVMGATE_DEMO:-auto} exec scripts/stack.sh run
 
 start: all
 	@scripts/deps.sh run
-	@scripts/stack.sh start
+	@KVMGATE_DEMO=$${KVMGATE_DEMO:-auto} scripts/stack.sh start
 
 stop:
 	@scripts/stack.sh stop

@@ -261,6 +261,17 @@ void session_error(struct session *s, enum session_error e, const char *why);
 extern void (*session_op_answer)(const struct dev_op *op, const struct session *s,
                                  enum session_error e, const char *why);
 
+/*
+ * The device of s changed in the database: cfg is how it is now, or NULL
+ * when it was disabled or removed. A new configuration reconnects at once
+ * (the running operation, if any, fails); a removed device's session goes
+ * idle and its waiting operations fail. Unchanged: nothing happens.
+ */
+void session_reconfigure(struct session *s, const struct device_cfg *cfg);
+
+/* The first session (then s->next), for walking every session. */
+struct session *session_first(void);
+
 /* Forgets who asked for queued operations: their caller went away. */
 void session_forget_caller(const void *reply_to);
 
@@ -363,5 +374,17 @@ uint32_t keys_mod_keysym(uint8_t bit);
  */
 int device_load(uint64_t id, struct device_cfg *out, enum ctl_status *status, char *why,
                 size_t len) MUSTCHECK;
+
+/* ---- devwatch.c: device changes reach open sessions ------------------------- */
+
+/*
+ * Listens for device changes (LISTEN kvmgate_devices) when not yet, or
+ * again after a reconnection, and handles what has arrived. The loop calls
+ * it at least once a second. Never fails: without the database it retries.
+ */
+void devwatch_tick(void);
+
+/* Stops listening (at exit). */
+void devwatch_close(void);
 
 #endif

@@ -77,12 +77,15 @@ int main(int argc, char **argv)
 	         conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME),
 	         conf_int(CONF_SHM_SLOTS));
 
-	while (!sig.stop)
+	while (!sig.stop) {
+		devwatch_tick();
 		if (loop_once(1000) < 0)
 			goto out;
+	}
 	rc = 0;
 out:
 	ctl_server_close();
+	devwatch_close();
 	session_close_all();
 	http_cleanup();
 	watch_reap();

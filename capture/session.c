@@ -344,29 +344,70 @@ int session_frame(struct session *s, struct shm_frame_info *info, const void *by
 
 void session_error(struct session *s, enum session_error e, const char *why)
 {
+	/* The driver forgets the running operation; it is answered once the state moved
+	 * on, so that nothing starts on the stopped driver. Waiting ones may see a
+	 * reconnection, unless no retry can help. */
+	struct dev_op *running = s->ops != NULL && s->op_running ? s->ops : NULL;
+	bool hopeless = e == SE_CONFIG || e == SE_UNSUPPORTED;
 	uint32_t r, ms;
 	char msg[160];
 
+	s->op_running = false;
 	driver_stop(s);
 	s->last_error = e;
 	snprintf(s->last_why, sizeof s->last_why, "%s", why);
-	/* The driver forgot the running operation; waiting ones may see a reconnection. */
-	if (s->ops != NULL && s->op_running)
-		session_op_done(s, s->ops, e, why);
-	if (e == SE_CONFIG || e == SE_UNSUPPORTED || e == SE_AUTH)
-		ops_fail_all(s, e, why);
-	if (e == SE_CONFIG || e == SE_UNSUPPORTED) {
+	if (hopeless) {
 		snprintf(msg, sizeof msg, "%s: %s", session_error_name(e), why);
 		session_set_state(s, SS_FAILED, msg);
+	} else {
+		random_bytes(&r, sizeof r);
+		ms = session_backoff_ms(++s->attempts, r);
+		s->retry_ns = now_mono_ns() + ms * MS;
+		snprintf(msg, sizeof msg, "%s: %s; retry %u in %u ms", session_error_name(e), why,
+		         s->attempts, ms);
+		session_set_state(s, SS_BACKING_OFF, msg);
+	}
+	if (running != NULL)
+		session_op_done(s, running, e, s->last_why);
+	if (hopeless || e == SE_AUTH)
+		ops_fail_all(s, e, s->last_why);
+	session_arm(s);
+}
+
+struct session *session_first(void)
+{
+	return sessions;
+}
+
+void session_reconfigure(struct session *s, const struct device_cfg *cfg)
+{
+	struct dev_op *running = s->ops != NULL && s->op_running ? s->ops : NULL;
+
+	if (s->state == SS_IDLE || (cfg != NULL && memcmp(&s->cfg, cfg, sizeof *cfg) == 0))
+		return;
+	s->op_running = false;
+	driver_stop(s);
+	s->attempts = 0;
+	s->last_error = SE_NONE;
+	s->last_why[0] = '\0';
+	if (cfg == NULL) {
+		session_set_state(s, SS_IDLE, "device disabled or removed");
+		shm_slot_release(cap.frames, s->slot);
+		s->slot = -1;
+		explicit_bzero(s->cfg.password, sizeof s->cfg.password);
+		ops_fail_all(s, SE_CONFIG, "the device was disabled or removed");
 		session_arm(s);
 		return;
 	}
-	random_bytes(&r, sizeof r);
-	ms = session_backoff_ms(++s->attempts, r);
-	s->retry_ns = now_mono_ns() + ms * MS;
-	snprintf(msg, sizeof msg, "%s: %s; retry %u in %u ms", session_error_name(e), why,
-	         s->attempts, ms);
-	session_set_state(s, SS_BACKING_OFF, msg);
+	s->cfg = *cfg;
+	if (s->state != SS_FAILED) {
+		/* A failed session waits for demand; any other reconnects now. */
+		if (s->state != SS_BACKING_OFF)
+			session_set_state(s, SS_BACKING_OFF, "configuration changed");
+		s->retry_ns = now_mono_ns();
+	}
+	if (running != NULL)
+		session_op_done(s, running, SE_CONFIG, "the device's configuration changed meanwhile");
 	session_arm(s);
 }
 

@@ -10,17 +10,24 @@
  * here only. Every change is in the organisation's audit chain, by the CLI
  * as actor: its intent before it is made, its outcome after. A token revoked here is refused by the gateway once its
  * workers' lookup cache expires (KVMGATE_AUTH_CACHE_MS).
+ *
+ * A dashboard password is read from stdin or the first line of a file,
+ * never from the command line (which other local users can see), hashed
+ * with scrypt (shared/passwd.c) and never printed or recorded.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "cli.h"
 #include "conf.h"
 #include "db.h"
+#include "passwd.h"
 #include "tokens.h"
 
 #define TIME_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
@@ -28,7 +35,7 @@
 enum opt {
 	OPT_ORG = 1 << 0, OPT_JSON = 1 << 1, OPT_USER = 1 << 2, OPT_NAME = 1 << 3,
 	OPT_SCOPES = 1 << 4, OPT_TAG = 1 << 5, OPT_DAYS = 1 << 6, OPT_ROLE = 1 << 7,
-	OPT_EMAIL = 1 << 8,
+	OPT_EMAIL = 1 << 8, OPT_PW_FILE = 1 << 9, OPT_PW_STDIN = 1 << 10,
 };
 
 static const struct option long_opts[] = {
@@ -41,22 +48,24 @@ static const struct option long_opts[] = {
 	{ "expires-in-days", required_argument, NULL, OPT_DAYS },
 	{ "role", required_argument, NULL, OPT_ROLE },
 	{ "email", required_argument, NULL, OPT_EMAIL },
+	{ "password-file", required_argument, NULL, OPT_PW_FILE },
+	{ "password-stdin", no_argument, NULL, OPT_PW_STDIN },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* The options and arguments of one invocation; strings point into argv. */
 struct id_opts {
 	unsigned seen;
-	const char *org, *user, *name, *scopes, *tag, *role, *email;
+	const char *org, *user, *name, *scopes, *tag, *role, *email, *pw_file;
 	long long days;
-	bool json;
+	bool json, pw_stdin;
 	const char *arg[2];
 	long long org_id;	/* resolved from org */
 };
 
 typedef int sub_fn(struct id_opts *o);
 static sub_fn token_create_cmd, token_list, token_revoke_cmd, user_add, user_list,
-	user_set_role, user_disable, user_remove, org_create, org_list;
+	user_set_role, user_disable, user_remove, user_passwd, org_create, org_list;
 
 static const struct sub {
 	const char *group, *name;
@@ -76,9 +85,17 @@ static const struct sub {
 	  "list [--user U]              the organisation's tokens (never a hash or clear token)" },
 	{ "token", "revoke", token_revoke_cmd, OPT_ORG | OPT_JSON, 0, 1, true, true,
 	  "revoke ID                    revoke a token" },
-	{ "user", "add", user_add, OPT_ORG | OPT_JSON | OPT_ROLE | OPT_EMAIL, OPT_ROLE, 1,
+	{ "user", "add", user_add,
+	  OPT_ORG | OPT_JSON | OPT_ROLE | OPT_EMAIL | OPT_PW_FILE | OPT_PW_STDIN, OPT_ROLE, 1,
 	  true, true,
-	  "add USERNAME --role R [--email E]   a member (the user is created when new)" },
+	  "add USERNAME --role R [--email E] [--password-file F | --password-stdin]\n"
+	  "                               a member (the user is created when new); with a\n"
+	  "                               password, the user can sign in to the dashboard" },
+	{ "user", "passwd", user_passwd, OPT_ORG | OPT_JSON | OPT_PW_FILE | OPT_PW_STDIN, 0, 1,
+	  true, true,
+	  "passwd USERNAME [--password-file F]   set the dashboard password (read from stdin,\n"
+	  "                               the first line of F; never an argument); ends the\n"
+	  "                               user's dashboard sessions" },
 	{ "user", "list", user_list, OPT_ORG | OPT_JSON, 0, 0, true, false,
 	  "list                         members and their roles" },
 	{ "user", "set-role", user_set_role, OPT_ORG | OPT_JSON, 0, 2, true, true,
@@ -326,6 +343,136 @@ static int done(struct id_opts *o, const char *user, const char *what, const cha
 	return 0;
 }
 
+/*
+ * Reads one line (without its end) of at most PASSWD_MAX bytes from f into
+ * buf (PASSWD_MAX + 2 bytes). Returns its length, or -1 when the line is
+ * longer or holds a NUL.
+ */
+static long read_line(FILE *f, char *buf)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0' || n > PASSWD_MAX)
+			return -1;
+		buf[n++] = (char)c;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return n > PASSWD_MAX ? -1 : (long)n;
+}
+
+/* Reads a line from the terminal with echo off, after prompt on stderr. */
+static long read_hidden(const char *prompt, char *buf)
+{
+	struct termios old, quiet;
+	long n;
+
+	fputs(prompt, stderr);
+	if (tcgetattr(STDIN_FILENO, &old) < 0)
+		return read_line(stdin, buf);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	n = read_line(stdin, buf);
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	return n;
+}
+
+/*
+ * The new password of o (the first line of --password-file, else of stdin;
+ * typed twice when stdin is a terminal), hashed into hash. The clear text
+ * is wiped before returning. Returns 0, or the exit status after saying why.
+ */
+static int new_password(struct id_opts *o, char hash[PASSWD_ENCODED_MAX])
+{
+	char pw[PASSWD_MAX + 2], again[PASSWD_MAX + 2];
+	long n = -1;
+	int rc = 2;
+
+	if (o->pw_file != NULL) {
+		FILE *f = fopen(o->pw_file, "r");
+		if (f == NULL) {
+			fprintf(stderr, "kvmgate: %s: cannot read it\n", o->pw_file);
+			return 2;
+		}
+		n = read_line(f, pw);
+		fclose(f);
+	} else if (isatty(STDIN_FILENO)) {
+		n = read_hidden("New password: ", pw);
+		if (n >= 0 && (read_hidden("Again: ", again) != n || memcmp(pw, again, (size_t)n))) {
+			fprintf(stderr, "kvmgate: the two passwords differ\n");
+			goto done;
+		}
+	} else {
+		n = read_line(stdin, pw);
+	}
+	if (n < 0 || !cli_text_ok(pw, PASSWD_MAX) || strlen(pw) < PASSWD_MIN) {
+		fprintf(stderr, "kvmgate: a password is one line of %d to %d characters without "
+		        "control characters\n", PASSWD_MIN, PASSWD_MAX);
+		goto done;
+	}
+	if (passwd_hash(pw, (size_t)n, hash, PASSWD_ENCODED_MAX) < 0) {
+		fprintf(stderr, "kvmgate: the password could not be hashed\n");
+		rc = 1;
+		goto done;
+	}
+	rc = 0;
+done:
+	explicit_bzero(pw, sizeof pw);
+	explicit_bzero(again, sizeof again);
+	return rc;
+}
+
+/*
+ * Sets the password of user id to hash and ends the user's dashboard
+ * sessions, in one transaction. Returns the exit status.
+ */
+static int set_password(long long id, const char *hash)
+{
+	static const char set[] = "UPDATE users SET password_hash = $2 WHERE id = $1";
+	static const char end[] = "DELETE FROM web_sessions WHERE user_id = $1";
+	char user[24];
+	const char *p[2] = { user, hash };
+	PGresult *r;
+
+	snprintf(user, sizeof user, "%lld", id);
+	if (db_exec("BEGIN") < 0)
+		return db_failed();
+	if ((r = db_query(set, 2, p)) == NULL)
+		goto fail;
+	PQclear(r);
+	if ((r = db_query(end, 1, p)) == NULL)
+		goto fail;
+	PQclear(r);
+	if (db_exec("COMMIT") < 0)
+		return db_failed();
+	return 0;
+fail:
+	db_failed();
+	if (db_exec("ROLLBACK") < 0)
+		return 1;
+	return 1;
+}
+
+static int user_passwd(struct id_opts *o)
+{
+	char hash[PASSWD_ENCODED_MAX];
+	long long id;
+	int rc;
+
+	if ((id = member_id(o, o->arg[0])) == 0)
+		return 1;
+	if ((rc = new_password(o, hash)) != 0)
+		return rc;
+	if ((rc = set_password(id, hash)) != 0)
+		return rc;
+	return done(o, o->arg[0], "password", "set");
+}
+
 static int user_add(struct id_opts *o)
 {
 	static const char sql[] =
@@ -335,10 +482,12 @@ static int user_add(struct id_opts *o)
 		"INSERT INTO memberships (org_id, user_id, role) "
 		"SELECT $1, id, $4::org_role FROM x LIMIT 1 "
 		"ON CONFLICT DO NOTHING RETURNING user_id";
-	char org[24];
+	char org[24], hash[PASSWD_ENCODED_MAX];
 	const char *p[4] = { org, o->arg[0], o->email, o->role };
+	bool with_password = o->pw_file != NULL || o->pw_stdin;
+	long long id;
 	PGresult *r;
-	int n;
+	int n, rc;
 
 	if (!username_ok(o->arg[0])) {
 		fprintf(stderr, "kvmgate: a username is 1 to 64 letters, digits, '.', '_' or '-'\n");
@@ -346,15 +495,20 @@ static int user_add(struct id_opts *o)
 	}
 	if (!role_ok(o->role) || (o->email != NULL && !cli_text_ok(o->email, 254)))
 		return 2;
+	if (with_password && (rc = new_password(o, hash)) != 0)
+		return rc;
 	snprintf(org, sizeof org, "%lld", o->org_id);
 	if ((r = db_query(sql, 4, p)) == NULL)
 		return db_failed();
 	n = PQntuples(r);
+	id = n > 0 ? atoll(PQgetvalue(r, 0, 0)) : 0;
 	PQclear(r);
 	if (n == 0) {
 		fprintf(stderr, "kvmgate: %s is a member of '%s' already\n", o->arg[0], o->org);
 		return 1;
 	}
+	if (with_password && (rc = set_password(id, hash)) != 0)
+		return rc;
 	return done(o, o->arg[0], "role", o->role);
 }
 
@@ -550,6 +704,12 @@ static int take_opts(struct id_opts *o, const char **val)
 	o->tag = VAL(OPT_TAG);
 	o->role = VAL(OPT_ROLE);
 	o->email = VAL(OPT_EMAIL);
+	o->pw_file = VAL(OPT_PW_FILE);
+	o->pw_stdin = VAL(OPT_PW_STDIN) != NULL;
+	if (o->pw_file != NULL && o->pw_stdin) {
+		fprintf(stderr, "kvmgate: --password-file and --password-stdin exclude each other\n");
+		return -1;
+	}
 	if (VAL(OPT_DAYS) != NULL && parse_ll(VAL(OPT_DAYS), 1, 3650, &o->days, &err) < 0) {
 		fprintf(stderr, "kvmgate: --expires-in-days %s: %s (1 to 3650)\n", VAL(OPT_DAYS), err);
 		return -1;

@@ -2,8 +2,9 @@
  * audited.c - the audit events of one call of a tool or a REST route, in
  * the caller's organisation (shared/audit.c writes them to its chain).
  *
- * Who (user and token), through what (MCP with the session's client name
- * and version, or REST with the User-Agent), from where (REMOTE_ADDR), what
+ * Who (user and token, or the user alone for a dashboard session), through
+ * what (MCP with the session's client name and version, REST or the
+ * dashboard with the User-Agent), from where (REMOTE_ADDR), what
  * (the tool or "METHOD /route", the device, the arguments with secrets
  * redacted), the outcome, the latency, the MCP session and the request id.
  */
@@ -29,11 +30,11 @@ void audited_begin(struct audited *a, struct request *req, const struct mcp_call
 	a->args = args;
 	snprintf(a->action, sizeof a->action, "%s", action);
 	audit_event_init(&a->ev, who->org_id, a->action);
-	a->ev.actor = AUDIT_ACTOR_TOKEN;
+	a->ev.actor = who->session_id > 0 ? AUDIT_ACTOR_USER : AUDIT_ACTOR_TOKEN;
 	a->ev.user_id = who->user_id;
 	a->ev.user = who->user;
 	a->ev.token_id = who->token_id;
-	a->ev.token = who->name;
+	a->ev.token = who->session_id > 0 ? NULL : who->name;
 	if (c != NULL) {
 		a->ev.client = AUDIT_CLIENT_MCP;
 		a->ev.client_name = c->session.client_name[0] ? c->session.client_name : NULL;
@@ -41,7 +42,7 @@ void audited_begin(struct audited *a, struct request *req, const struct mcp_call
 		                                                    : NULL;
 		a->ev.mcp_session = c->session.id[0] ? c->session.id : NULL;
 	} else {
-		a->ev.client = AUDIT_CLIENT_REST;
+		a->ev.client = who->session_id > 0 ? AUDIT_CLIENT_DASHBOARD : AUDIT_CLIENT_REST;
 		ua = req->fcgx != NULL ? request_header(req, "HTTP_USER_AGENT") : NULL;
 		if (ua != NULL && *ua != '\0') {
 			snprintf(a->client_name, sizeof a->client_name, "%.*s", CLIENT_NAME_MAX, ua);
@@ -94,4 +95,14 @@ int audited_end(struct audited *a, enum audit_outcome outcome, const char *reaso
 	a->args = NULL;
 	a->ev.args = NULL;
 	return seq > 0 ? 0 : -1;
+}
+
+int audited_read(struct audited *a, struct mcp_call *c, int rc)
+{
+	if (c->device.id > 0)
+		audited_device(a, &c->device);
+	if (audited_end(a, rc == RPC_OK ? AUDIT_OK : AUDIT_ERROR, rc == RPC_OK ? NULL : c->error) < 0 &&
+	    rc == RPC_OK)
+		return mcp_fail(c, RPC_INTERNAL_ERROR, "%s", AUDIT_NOT_DONE);
+	return rc;
 }

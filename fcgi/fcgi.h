@@ -47,6 +47,7 @@ struct request {
 	struct { const char *name; char *value; } path_params[REQ_MAX_PATH_PARAMS];
 	int npath_params;		/* {name} parts of the route's path */
 	struct token_identity who;	/* set for ROUTE_AUTH routes */
+	char csrf[48];			/* the CSRF token of a dashboard session, "" otherwise */
 	struct device_ref device;	/* set for ROUTE_DEVICE routes */
 	/* response */
 	int status;
@@ -241,15 +242,28 @@ int audited_end(struct audited *a, enum audit_outcome outcome, const char *reaso
 #define AUDIT_NOT_DONE "Not done: the audit log could not be written; nothing was read or " \
 	"changed. Try again shortly."
 
+struct mcp_call;
+
+/*
+ * Finishes the record of an MCP read that is not a tool call (resources/read,
+ * prompts/get) whose handler returned rc: the device in c->device if one was
+ * found, ok or the error in c->error. Returns rc, or an error for the call
+ * when the event could not be written (the read then gives nothing).
+ */
+int audited_read(struct audited *a, struct mcp_call *c, int rc) MUSTCHECK;
+
 /* ---- route.c: the route table and the one authorisation step ----------- */
 
 enum route_flags {
-	ROUTE_AUTH = 1 << 0,	/* bearer token required; action checked (authz.c) */
+	ROUTE_AUTH = 1 << 0,	/* a bearer token (or a session, below) required;
+				 * action checked (authz.c) */
 	ROUTE_ORIGIN = 1 << 1,	/* Host and Origin must be allowed (origin.c) */
 	ROUTE_DEVICE = 1 << 2,	/* {id} names a device of the caller's organisation */
 	ROUTE_AUDIT = 1 << 3,	/* every call writes an audit event (audited.c) */
-	ROUTE_OP = 1 << 4,	/* a POST that acts (200 with what was done), not one that creates */
-	ROUTE_IMAGE = 1 << 5,	/* answers image/jpeg or image/png */
+	ROUTE_COOKIE = 1 << 4,	/* a dashboard session cookie is accepted too (websession.c) */
+	ROUTE_COOKIE_ONLY = 1 << 5,	/* only the dashboard session cookie: the session routes */
+	ROUTE_OP = 1 << 6,	/* a POST that acts (200 with what was done), not one that creates */
+	ROUTE_IMAGE = 1 << 7,	/* answers image/jpeg or image/png */
 };
 
 /*
@@ -298,6 +312,53 @@ bool origin_allowed(const char *origin, const char *hosts, const char *origins);
  * Returns 0, or -1 after answering.
  */
 int origin_check(struct request *req);
+
+/* ---- websession.c: dashboard sessions held by a cookie -------------------- */
+
+#define WEB_COOKIE "kvmgate_session"
+#define WEB_CSRF_HEADER "X-CSRF-Token"
+
+/* Whether req carries a session cookie (well-formed or not). */
+bool websession_presented(const struct request *req);
+
+/*
+ * Authenticates req by its session cookie into req->who and req->csrf,
+ * after the Host and Origin checks of origin.c. Returns 0, or -1 after
+ * answering 401 (and clearing the cookie), 421, 403 or 503.
+ */
+int websession_authenticate(struct request *req);
+
+/*
+ * The CSRF step of a cookie-authenticated request: a method that can change
+ * something (anything but GET and HEAD) must carry the session's CSRF token
+ * in X-CSRF-Token. Returns 0, or -1 after answering 403 csrf.
+ */
+int websession_csrf_check(struct request *req);
+
+/*
+ * Starts a session of req->who's user in req->who's organisation: stores
+ * the hash of a new random cookie, sets the cookie on the response, and
+ * fills req->who.session_id, req->csrf and expires (UTC, RFC 3339).
+ * Returns 0, or -1 on a database error.
+ */
+int websession_create(struct request *req, char expires[40]) MUSTCHECK;
+
+/* Ends session id (a sign-in whose audit event could not be written). */
+void websession_end(long long id);
+
+/*
+ * What the session routes answer: {"user","organisation","role",
+ * "csrf_token","expires_at","idle_timeout_s"} of req's session (expires:
+ * NULL when unknown). The caller owns it.
+ */
+json_object *websession_json(const struct request *req, const char *expires);
+
+/* Adds the header that makes the browser forget the session cookie. */
+void websession_forget(struct request *req);
+
+/* GET and DELETE /api/v1/session: who is signed in; sign out. */
+int h_session_get(struct request *req);
+int h_session_delete(struct request *req);
 
 /* ---- handlers ------------------------------------------------------------ */
 
@@ -859,6 +920,11 @@ int h_user_create(struct request *req);
 int h_user_update(struct request *req);
 int h_user_delete(struct request *req);
 int h_org_get(struct request *req);
+
+/* ---- signin.c: POST /api/v1/session ---------------------------------------- */
+
+extern const struct field signin_fields[];
+int h_session_create(struct request *req);
 
 /* ---- audit_api.c: the audit log of the caller's organisation ------------- */
 

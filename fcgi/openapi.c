@@ -18,6 +18,15 @@ static json_object *ref(const char *to)
 	return o;
 }
 
+/* A security requirement {name: []}. */
+static json_object *scheme(const char *name)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, name, json_object_new_array());
+	return o;
+}
+
 static json_object *param(const char *name, const char *in, bool required)
 {
 	json_object *p = json_object_new_object(), *schema = json_object_new_object();
@@ -126,8 +135,11 @@ static json_object *operation(const struct route *r)
 {
 	json_object *op = json_object_new_object(), *params = json_object_new_array();
 	json_object *responses = json_object_new_object(), *ok = json_object_new_object();
+	/* An authenticated POST with a body creates something, unless it acts on a
+	 * device (ROUTE_OP); signing in answers 200. */
+	bool creates = strcmp(r->method, "POST") == 0 && r->body != NULL &&
+	               (r->flags & ROUTE_AUTH) && !(r->flags & ROUTE_OP);
 	const char *p;
-	bool creates;
 
 	json_object_object_add(op, "summary", json_object_new_string(r->summary));
 	json_object_object_add(op, "operationId", operation_id(r));
@@ -149,9 +161,11 @@ static json_object *operation(const struct route *r)
 		json_object_object_add(op, "requestBody", rb);
 	}
 	if (r->flags & ROUTE_AUTH) {
-		json_object *sec = json_object_new_array(), *bearer = json_object_new_object();
-		json_object_object_add(bearer, "bearer", json_object_new_array());
-		json_object_array_add(sec, bearer);
+		json_object *sec = json_object_new_array();
+		if (!(r->flags & ROUTE_COOKIE_ONLY))
+			json_object_array_add(sec, scheme("bearer"));
+		if (r->flags & (ROUTE_COOKIE | ROUTE_COOKIE_ONLY))
+			json_object_array_add(sec, scheme("session"));
 		json_object_object_add(op, "security", sec);
 		json_object_object_add(op, "x-kvmgate-action",
 		                       json_object_new_string(authz_rule(r->action)->name));
@@ -160,7 +174,6 @@ static json_object *operation(const struct route *r)
 	} else {
 		json_object_object_add(op, "security", json_object_new_array());
 	}
-	creates = strcmp(r->method, "POST") == 0 && r->body != NULL && !(r->flags & ROUTE_OP);
 	json_object_object_add(ok, "description", json_object_new_string(
 		creates ? "Created" : strcmp(r->method, "DELETE") == 0 ? "Done" : "OK"));
 	if (r->flags & ROUTE_IMAGE) {
@@ -210,6 +223,10 @@ static json_object *components(void)
 	json_object_object_add(bearer, "type", json_object_new_string("http"));
 	json_object_object_add(bearer, "scheme", json_object_new_string("bearer"));
 	json_object_object_add(schemes, "bearer", bearer);
+	json_object_object_add(schemes, "session", json_tokener_parse(
+		"{\"type\":\"apiKey\",\"in\":\"cookie\",\"name\":\"" WEB_COOKIE "\","
+		"\"description\":\"the dashboard's session (POST /api/v1/session); a change made "
+		"with it must also send the session's CSRF token in the " WEB_CSRF_HEADER " header\"}"));
 	json_object_object_add(c, "securitySchemes", schemes);
 	json_object_object_add(mt, "schema", json_tokener_parse(
 		"{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{\"error\":{"
@@ -218,8 +235,9 @@ static json_object *components(void)
 		"\"request_id\":{\"type\":\"string\"}}}}}"));
 	json_object_object_add(content, "application/json", mt);
 	json_object_object_add(err, "description", json_object_new_string(
-		"{\"error\":{\"code\",\"message\",\"request_id\"}}: 400 bad input, 401 no valid token, "
-		"403 the role or token scope lacks the route's action, 404 not found (another "
+		"{\"error\":{\"code\",\"message\",\"request_id\"}}: 400 bad input, 401 no valid token "
+		"or session, 403 the role or token scope lacks the route's action (or a session's "
+		"change lacks its CSRF token: code csrf), 404 not found (another "
 		"organisation's ids included), 405, 409 conflict, 501 unsupported (this device "
 		"kind cannot do it), 502 device_offline, device_auth_failed or device_error, 503 "
 		"the database, the capture worker or the audit log unavailable (nothing was done), "

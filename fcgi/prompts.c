@@ -244,6 +244,7 @@ static int check_args(struct mcp_call *c, const struct prompt *p, json_object *p
 			                json_object_get_string(v));
 		}
 		json_object_object_add(*values, a->name, json_object_new_string(d.name));
+		c->device = d;		/* for the audit event */
 	}
 	return RPC_OK;
 }
@@ -283,10 +284,15 @@ static char *expand(const struct prompt *p, json_object *values)
 	}
 }
 
+/*
+ * prompts/get: an audit event per prompt fetched (action "prompts/get", the
+ * prompt's name and arguments, its device), like a tool call that reads.
+ */
 int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **result)
 {
 	const struct prompt *p;
-	json_object *v, *values = NULL, *messages;
+	json_object *v, *values = NULL, *messages, *args;
+	struct audited au;
 	int rc;
 
 	if (params == NULL || !json_object_object_get_ex(params, "name", &v) ||
@@ -295,9 +301,14 @@ int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **resul
 	if ((p = find(c, json_object_get_string(v))) == NULL)
 		return mcp_fail(c, RPC_INVALID_PARAMS, "Unknown prompt: %.128s",
 		                json_object_get_string(v));
+	args = json_object_new_object();
+	json_object_object_add(args, "name", json_object_new_string(p->name));
+	if (json_object_object_get_ex(params, "arguments", &v) && json_object_is_type(v, json_type_object))
+		json_object_object_add(args, "arguments", json_object_get(v));
+	audited_begin(&au, c->req, c, "prompts/get", args);
 	if ((rc = check_args(c, p, params, &values)) != RPC_OK) {
 		json_object_put(values);
-		return rc;
+		return audited_read(&au, c, rc);
 	}
 	messages = json_object_new_array();
 	if (p->get != NULL) {
@@ -312,6 +323,7 @@ int mcp_prompts_get(struct mcp_call *c, json_object *params, json_object **resul
 		free(text);
 	}
 	json_object_put(values);
+	rc = audited_read(&au, c, rc);
 	if (rc != RPC_OK) {
 		json_object_put(messages);
 		return rc;

@@ -208,20 +208,31 @@ const struct resource *resource_template(const char *uri)
 	return NULL;
 }
 
+/*
+ * resources/read: like a tool call, each read of a resource the caller may
+ * see is an audit event (action "resources/read", the URI as its argument,
+ * the device when the resource is one's); a read whose event cannot be
+ * written gives nothing away.
+ */
 int mcp_resources_read(struct mcp_call *c, json_object *params, json_object **result)
 {
 	const char *uri = param_uri(params);
 	const struct resource *r;
 	char var[VAR_MAX + 1];
-	json_object *contents;
+	json_object *contents, *args;
+	struct audited au;
 	int rc;
 
 	if (uri == NULL)
 		return mcp_fail(c, RPC_INVALID_PARAMS, "resources/read needs params.uri, a string");
 	if ((r = find(c, uri, var)) == NULL)
 		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: %.200s", uri);
+	args = json_object_new_object();
+	json_object_object_add(args, "uri", json_object_new_string(uri));
+	audited_begin(&au, c->req, c, "resources/read", args);
 	contents = json_object_new_array();
-	if ((rc = r->read(c, uri, var, contents)) != RPC_OK) {
+	rc = audited_read(&au, c, r->read(c, uri, var, contents));
+	if (rc != RPC_OK) {
 		json_object_put(contents);
 		return rc;
 	}
@@ -332,6 +343,7 @@ static int read_screenshot(struct mcp_call *c, const char *uri, const char *var,
 	/* A device outside the token's device tag is not found either. */
 	if (authz_check(&c->req->who, AUTHZ_CONSOLE_READ, &d, why, sizeof why) < 0)
 		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: no device %s", var);
+	c->device = d;		/* for the audit event */
 	if (latest_frame(d.id, &info, &data) < 0)
 		return mcp_fail(c, RPC_RESOURCE_NOT_FOUND, "Resource not found: device %s has no "
 		                "screenshot yet (no console session is open; get_screenshot "

@@ -28,8 +28,12 @@ static const char *const screenshot_params[] = {
 	"format", "max_width", "region", "enhance", "max_age_ms", NULL,
 };
 
+/* A REST route: a bearer token or the dashboard's session cookie, audited. */
+#define ROUTE_API (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_COOKIE)
+/* The dashboard's own session: the cookie only. */
+#define ROUTE_WEB (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_COOKIE_ONLY)
 /* Routes about one device that look at it or act on it. */
-#define DEV (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE)
+#define DEV (ROUTE_API | ROUTE_DEVICE)
 
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
@@ -38,20 +42,29 @@ static const struct route routes[] = {
 	  "Prometheus metrics", NULL },
 	{ "GET", "/api/v1/openapi.json", h_openapi, 0, no_params, AUTHZ_UNSET,
 	  "this API's OpenAPI 3.1 document, made from the route table", NULL },
-	{ "GET", "/api/v1/me", h_me, ROUTE_AUTH | ROUTE_AUDIT, no_params, AUTHZ_SESSION,
+	{ "POST", "/api/v1/session", h_session_create, ROUTE_ORIGIN, no_params, AUTHZ_UNSET,
+	  "sign in to the dashboard with a username and password: 200 with the user, "
+	  "organisation, role and CSRF token, and a session cookie (HttpOnly, SameSite=Strict); "
+	  "401 wrong credentials, 429 throttled (Retry-After)", signin_fields },
+	{ "GET", "/api/v1/session", h_session_get, ROUTE_WEB, no_params, AUTHZ_SESSION,
+	  "who is signed in (session cookie only), with the CSRF token every change made with "
+	  "the cookie must carry in X-CSRF-Token", NULL },
+	{ "DELETE", "/api/v1/session", h_session_delete, ROUTE_WEB, no_params, AUTHZ_SESSION,
+	  "sign out: the session ends and the cookie is cleared (X-CSRF-Token required)", NULL },
+	{ "GET", "/api/v1/me", h_me, ROUTE_API, no_params, AUTHZ_SESSION,
 	  "who the bearer token speaks for", NULL },
-	{ "GET", "/api/v1/devices", h_devices_list, ROUTE_AUTH | ROUTE_AUDIT, device_list_params,
+	{ "GET", "/api/v1/devices", h_devices_list, ROUTE_API, device_list_params,
 	  AUTHZ_DEVICES_READ, "the organisation's devices, by name; filters kind, tag", NULL },
-	{ "POST", "/api/v1/devices", h_device_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "POST", "/api/v1/devices", h_device_create, ROUTE_API, no_params,
 	  AUTHZ_DEVICES_WRITE, "add a device; credentials are sealed and never shown",
 	  device_fields },
-	{ "GET", "/api/v1/devices/{id}", h_device_get, ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE,
+	{ "GET", "/api/v1/devices/{id}", h_device_get, ROUTE_API | ROUTE_DEVICE,
 	  no_params, AUTHZ_DEVICES_READ, "one device, by id or name", NULL },
 	{ "PATCH", "/api/v1/devices/{id}", h_device_update,
-	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  ROUTE_API | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
 	  "change some fields of a device", device_fields },
 	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
-	  ROUTE_AUTH | ROUTE_AUDIT | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
+	  ROUTE_API | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
 	  "remove a device", NULL },
 	{ "GET", "/api/v1/devices/{id}/screenshot", h_device_screenshot, DEV | ROUTE_IMAGE,
 	  screenshot_params, AUTHZ_CONSOLE_READ, "the screen as image/jpeg (the device's own "
@@ -77,37 +90,37 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/devices/{id}/health", h_device_health, DEV, no_params,
 	  AUTHZ_DEVICES_HEALTH, "the device's console session and state (asking opens the "
 	  "session)", NULL },
-	{ "GET", "/api/v1/tokens", h_tokens_list, ROUTE_AUTH | ROUTE_AUDIT, token_list_params,
+	{ "GET", "/api/v1/tokens", h_tokens_list, ROUTE_API, token_list_params,
 	  AUTHZ_TOKENS_READ_OWN, "API tokens: one's own; every member's with tokens.manage_all "
 	  "(filter user); never a hash or a clear token", NULL },
-	{ "POST", "/api/v1/tokens", h_token_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "POST", "/api/v1/tokens", h_token_create, ROUTE_API, no_params,
 	  AUTHZ_TOKENS_MANAGE_OWN, "create a token with equal or fewer rights than the caller's; "
 	  "201 shows the clear token, once", token_fields },
-	{ "GET", "/api/v1/tokens/{id}", h_token_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "GET", "/api/v1/tokens/{id}", h_token_get, ROUTE_API, no_params,
 	  AUTHZ_TOKENS_READ_OWN, "one token (another member's: tokens.manage_all)", NULL },
-	{ "DELETE", "/api/v1/tokens/{id}", h_token_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "DELETE", "/api/v1/tokens/{id}", h_token_delete, ROUTE_API, no_params,
 	  AUTHZ_TOKENS_MANAGE_OWN, "revoke a token at once on every worker (another member's: "
 	  "tokens.manage_all)", NULL },
-	{ "GET", "/api/v1/users", h_users_list, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "GET", "/api/v1/users", h_users_list, ROUTE_API, no_params,
 	  AUTHZ_USERS_MANAGE, "the organisation's members with their roles", NULL },
-	{ "POST", "/api/v1/users", h_user_create, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "POST", "/api/v1/users", h_user_create, ROUTE_API, no_params,
 	  AUTHZ_USERS_MANAGE, "add a member (the user is created when new)", user_fields },
-	{ "PATCH", "/api/v1/users/{id}", h_user_update, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "PATCH", "/api/v1/users/{id}", h_user_update, ROUTE_API, no_params,
 	  AUTHZ_USERS_MANAGE, "change a member's role or disable the user; never the last "
 	  "org_admin (409)", user_patch_fields },
-	{ "DELETE", "/api/v1/users/{id}", h_user_delete, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "DELETE", "/api/v1/users/{id}", h_user_delete, ROUTE_API, no_params,
 	  AUTHZ_USERS_MANAGE, "remove a member and its tokens in the organisation; never the "
 	  "last org_admin (409)", NULL },
-	{ "GET", "/api/v1/org", h_org_get, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "GET", "/api/v1/org", h_org_get, ROUTE_API, no_params,
 	  AUTHZ_ORGS_MANAGE, "the caller's organisation (other organisations are created with "
 	  "the CLI: kvmgate org create)", NULL },
-	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_AUTH | ROUTE_AUDIT, audit_params,
+	{ "GET", "/api/v1/audit", h_audit_query, ROUTE_API, audit_params,
 	  AUTHZ_AUDIT_READ, "audit events, newest first, filtered; cursor pagination", NULL },
-	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "GET", "/api/v1/audit/head", h_audit_head, ROUTE_API, no_params,
 	  AUTHZ_AUDIT_READ, "the head of the organisation's audit chain", NULL },
-	{ "GET", "/api/v1/audit/integrity", h_audit_integrity, ROUTE_AUTH | ROUTE_AUDIT,
+	{ "GET", "/api/v1/audit/integrity", h_audit_integrity, ROUTE_API,
 	  no_params, AUTHZ_AUDIT_READ, "verify the organisation's audit chain", NULL },
-	{ "GET", "/api/v1/audit/export", h_audit_export, ROUTE_AUTH | ROUTE_AUDIT, no_params,
+	{ "GET", "/api/v1/audit/export", h_audit_export, ROUTE_API, no_params,
 	  AUTHZ_AUDIT_READ, "the organisation's audit chain as JSON lines", NULL },
 	{ "POST", "/mcp", h_mcp_post, ROUTE_AUTH | ROUTE_ORIGIN, no_params, AUTHZ_SESSION,
 	  "MCP Streamable HTTP: one JSON-RPC message", NULL },
@@ -196,12 +209,19 @@ static void unauthorised(struct request *req, const char *why, bool invalid)
 }
 
 /*
- * Authenticates the bearer token of a ROUTE_AUTH request into req->who.
- * Returns 0, or -1 after answering.
+ * Authenticates a ROUTE_AUTH request into req->who: by its bearer token, or
+ * by the dashboard's session cookie on a route that takes it when no
+ * Authorization header is sent (websession.c). Returns 0, or -1 after
+ * answering.
  */
 static int authenticate(struct request *req)
 {
 	const char *h = request_header(req, "HTTP_AUTHORIZATION");
+	unsigned f = req->route->flags;
+
+	if ((f & ROUTE_COOKIE_ONLY) ||
+	    ((f & ROUTE_COOKIE) && (h == NULL || *h == '\0') && websession_presented(req)))
+		return websession_authenticate(req);
 
 	if (h == NULL || *h == '\0') {
 		unauthorised(req, "an Authorization: Bearer <token> header is required", false);
@@ -226,8 +246,8 @@ static int authenticate(struct request *req)
 }
 
 /*
- * The authorisation step of a ROUTE_AUTH request: the route's action for
- * req->who, then the device its {id} names (ROUTE_DEVICE), which must be
+ * The authorisation step of a ROUTE_AUTH request: for a dashboard session,
+ * the CSRF token of a change (403 csrf); the route's action for req->who, then the device its {id} names (ROUTE_DEVICE), which must be
  * one of the caller's organisation and reachable by the token. Another
  * organisation's device, or one outside the token's device tag, is not
  * found. Returns 0, or -1 after answering 403, 404 or 503.
@@ -235,6 +255,9 @@ static int authenticate(struct request *req)
 static int authorise(struct request *req)
 {
 	char why[320];
+
+	if (req->who.session_id > 0 && websession_csrf_check(req) < 0)
+		return -1;
 
 	if (authz_check(&req->who, req->route->action, NULL, why, sizeof why) < 0) {
 		resp_error(req, 403, "forbidden", "%s", why);

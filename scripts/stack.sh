@@ -8,7 +8,10 @@
 #   stack.sh status   says whether the stack of this var dir runs
 #   stack.sh db-stop | db-start   the private PostgreSQL alone (fault tests, maintenance)
 #
-# KVMGATE_VAR_DIR and KVMGATE_PORT keep several stacks apart. KVMGATE_NGINX=off
+# KVMGATE_VAR_DIR and KVMGATE_PORT keep several stacks apart. KVMGATE_DEMO=auto (what
+# make run and make start set) adds a demo fleet when no devices are configured: two
+# simulated NanoKVMs on different firmware, on KVMGATE_PORT+1 and +2, and when TigerVNC
+# is installed an Xvnc display with a terminal on KVMGATE_PORT+3. KVMGATE_NGINX=off
 # leaves nginx out (a container deployment runs it in its own container). While it runs,
 # the capture worker, the FastCGI supervisor and nginx are restarted if they die.
 set -euo pipefail
@@ -111,9 +114,89 @@ start_nginx() {
   pid[nginx]=$!
 }
 
+# ---- the demo fleet ------------------------------------------------------------
+
+# Two simulated NanoKVMs (bin/kvmgate-sim-nanokvm), registered as devices tagged
+# "demo" the first time; later starts find them and only start the simulators.
+# A fleet with any device of its own gets no demo.
+demo_rows=("demo-nanokvm-a|2.4.x|1" "demo-nanokvm-b|2.5.0|2")
+demo=${KVMGATE_DEMO:-off}
+demo_on=""
+# Installed next to the programs by make; a build tree has it under tests/.
+sim_nanokvm=$bin/kvmgate-sim-nanokvm
+[ -x "$sim_nanokvm" ] || sim_nanokvm=$bin/../tests/sim-nanokvm
+demo_setup() {
+  [ "$demo" = auto ] || return 0
+  [ -x "$sim_nanokvm" ] || { say "demo fleet: $sim_nanokvm is missing"; return 0; }
+  local own total row name fw off
+  total=$("$bin/kvmgate" device list --json | jq '.devices | length')
+  own=$("$bin/kvmgate" device list --json | jq '[.devices[] | select(.tags | index("demo") | not)] | length')
+  [ "$own" = 0 ] || return 0
+  for row in "${demo_rows[@]}"; do
+    IFS='|' read -r name fw off <<<"$row"
+    if [ "$total" = 0 ]; then
+      printf 'demo\n' | "$bin/kvmgate" device add "$name" --kind nanokvm \
+        --url "http://127.0.0.1:$((port + off))" --username admin --password-file - \
+        --tags demo >/dev/null || { say "demo fleet: $name not added"; return 0; }
+    fi
+  done
+  demo_on=1
+  say "demo fleet: ${#demo_rows[@]} simulated NanoKVMs (firmware 2.4.x and 2.5.0) on ports $((port + 1))-$((port + ${#demo_rows[@]}))"
+  demo_vnc_setup "$total"
+}
+
+# An Xvnc display with an xterm (a shell of the user running the stack), on
+# loopback only, with VNC authentication: the vnc device "demo-vnc".
+vnc_port=$((port + 3))
+vnc_display=$((vnc_port % 400 + 100))
+demo_vnc=""
+demo_vnc_setup() {
+  command -v Xvnc >/dev/null && command -v vncpasswd >/dev/null && command -v xterm >/dev/null ||
+    { say "demo fleet: TigerVNC or xterm is not installed; no VNC demo"; return 0; }
+  mkdir -p "$var/demo/vnc"
+  if [ ! -s "$var/demo/vnc/passwd" ]; then
+    head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/demo/vnc/password"
+    vncpasswd -f <"$var/demo/vnc/password" >"$var/demo/vnc/passwd"
+    chmod 600 "$var/demo/vnc/password" "$var/demo/vnc/passwd"
+  fi
+  if ! "$bin/kvmgate" device list --json | jq -e '.devices[] | select(.name == "demo-vnc")' >/dev/null; then
+    [ "$1" = 0 ] || "$bin/kvmgate" device list --json | jq -e '.devices | length == 2' >/dev/null || return 0
+    "$bin/kvmgate" device add demo-vnc --kind vnc --url "vnc://127.0.0.1:$vnc_port" \
+      --password-file "$var/demo/vnc/password" --tags demo >/dev/null ||
+      { say "demo fleet: demo-vnc not added"; return 0; }
+  fi
+  demo_vnc=1
+  say "demo fleet: Xvnc display :$vnc_display with a terminal on port $vnc_port (device demo-vnc)"
+}
+start_demo_xvnc() {
+  Xvnc ":$vnc_display" -geometry 1280x800 -depth 24 -rfbport "$vnc_port" -localhost \
+    -nolisten tcp -AlwaysShared -SecurityTypes VncAuth -PasswordFile "$var/demo/vnc/passwd" \
+    2>>"$(logto demo-xvnc)" &
+  pid[demo-xvnc]=$!
+}
+start_demo_xterm() {
+  local _
+  for _ in $(seq 1 50); do [ -S "/tmp/.X11-unix/X$vnc_display" ] && break; sleep 0.1; done
+  DISPLAY=:$vnc_display xterm -geometry 140x45+0+0 -fa '' -fn fixed -title "kvmgate demo" \
+    -e "${SHELL:-/bin/sh}" 2>>"$(logto demo-xterm)" &
+  pid[demo-xterm]=$!
+}
+demo_start() {
+  local row name fw off
+  row=${demo_rows[$1]}
+  IFS='|' read -r name fw off <<<"$row"
+  mkdir -p "$var/demo/$name"
+  "$sim_nanokvm" --port $((port + off)) --firmware "$fw" --password demo \
+    --state-dir "$var/demo/$name" 2>>"$(logto "$name")" &
+  pid[$name]=$!
+}
+for i in "${!demo_rows[@]}"; do
+  eval "start_$(cut -d'|' -f1 <<<"${demo_rows[$i]}" | tr - _)() { demo_start $i; }"
+done
+
 start_one() {
   started[$1]=$SECONDS
-  "start_$1"
+  "start_${1//-/_}"
 }
 
 render_nginx() {
@@ -162,7 +245,7 @@ shutdown() {
   trap - EXIT
   say "stopping"
   local n
-  for n in nginx fcgi capture; do
+  for n in "${!pid[@]}"; do
     [ -n "${pid[$n]:-}" ] && kill -TERM "${pid[$n]}" 2>/dev/null || true
   done
   wait 2>/dev/null || true
@@ -192,7 +275,15 @@ cmd_run() {
   trap shutdown EXIT
   trap 'stopping=1' INT TERM
   setup
+  demo_setup
   [ "$with_nginx" = on ] && render_nginx
+  if [ -n "$demo_on" ]; then
+    for row in "${demo_rows[@]}"; do start_one "${row%%|*}"; done
+  fi
+  if [ -n "$demo_vnc" ]; then
+    start_one demo-xvnc
+    start_one demo-xterm
+  fi
   start_one capture
   start_one fcgi
   if [ "$with_nginx" = on ]; then

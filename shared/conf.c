@@ -77,6 +77,15 @@ static const struct conf_row rows[CONF__COUNT] = {
 	[CONF_FRAME_TIMEOUT_MS] = { "KVMGATE_FRAME_TIMEOUT_MS", CONF_INT, "10000", 100, 600000,
 		"how long (ms) a device session may go without a frame (including connecting) "
 		"before it is dropped and retried with backoff" },
+	[CONF_WEB_SESSION_TTL_S] = { "KVMGATE_WEB_SESSION_TTL_S", CONF_INT, "43200", 60, 2592000,
+		"how long (s) a dashboard sign-in lasts at most, however active" },
+	[CONF_WEB_SESSION_IDLE_S] = { "KVMGATE_WEB_SESSION_IDLE_S", CONF_INT, "1800", 10, 2592000,
+		"how long (s) a dashboard sign-in lasts without a request" },
+	[CONF_SIGNIN_MAX_FAILURES] = { "KVMGATE_SIGNIN_MAX_FAILURES", CONF_INT, "5", 1, 1000,
+		"failed sign-ins per username, and per source address, within KVMGATE_SIGNIN_WINDOW_S "
+		"after which sign-ins are refused (429) until the oldest leaves the window" },
+	[CONF_SIGNIN_WINDOW_S] = { "KVMGATE_SIGNIN_WINDOW_S", CONF_INT, "900", 1, 86400,
+		"the window (s) in which failed sign-ins are counted" },
 };
 
 static char *values[CONF__COUNT];

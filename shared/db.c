@@ -275,6 +275,27 @@ int db_wait_notify(int timeout_ms)
 	return drain_notifies(c) > 0;
 }
 
+int db_take_notifies(void (*fn)(const char *channel, const char *payload, void *arg), void *arg)
+{
+	PGconn *c = db.conn;
+	PGnotify *n;
+	int count = 0;
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+		return -1;
+	if (!PQconsumeInput(c)) {
+		set_error("connection lost", PQerrorMessage(c));
+		db.unavailable = true;
+		return -1;
+	}
+	while ((n = PQnotifies(c)) != NULL) {
+		fn(n->relname, n->extra, arg);
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
 unsigned db_generation(void)
 {
 	return db.generation;

@@ -81,6 +81,13 @@ int db_wait_notify(int timeout_ms);
 /* How many connections this process has made: a change means a new session. */
 unsigned db_generation(void);
 
+/*
+ * Without waiting: reads what the connection has received and calls fn with
+ * the channel and payload of each NOTIFY (valid during the call). Returns
+ * how many there were, or -1 when the connection failed.
+ */
+int db_take_notifies(void (*fn)(const char *channel, const char *payload, void *arg), void *arg);
+
 /* True when the connection is inside a transaction block (BEGIN ... COMMIT). */
 bool db_in_transaction(void);
 

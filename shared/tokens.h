@@ -6,9 +6,14 @@
 
 #include "crypt.h"
 
-/* Who a valid token speaks for. Strings are copies owned by the struct. */
+/*
+ * Who a valid token speaks for. Strings are copies owned by the struct. A
+ * dashboard sign-in (fcgi/websession.c) fills the same shape: session_id
+ * set, token_id 0, name "dashboard", both scopes, no device tag or expiry.
+ */
 struct token_identity {
 	long long token_id, org_id, user_id;
+	long long session_id;		/* > 0: a dashboard session, not a token */
 	char org[101];
 	char user[65];
 	char role[16];

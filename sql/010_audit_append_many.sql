@@ -5,13 +5,14 @@
 -- rows the same way, with the same checks, set-based.
 --
 -- p_events is a JSON array of [organisation id, canonical body text];
--- returns (ord, seq): each event's position in p_events (1-based) and its
--- sequence number. Organisations are locked in ascending order, events of
+-- returns (ord, seq, hash, ts): each event's position in p_events
+-- (1-based), its sequence number, its row hash and its time as hashed. Organisations are locked in ascending order, events of
 -- one organisation chained in the order given. Any failure fails the whole
 -- batch (the appender then appends the events one by one).
 DROP FUNCTION audit_append_batch(jsonb);
 
-CREATE FUNCTION audit_append_many(p_events jsonb) RETURNS TABLE (ord bigint, seq bigint)
+CREATE FUNCTION audit_append_many(p_events jsonb)
+    RETURNS TABLE (ord bigint, seq bigint, hash bytea, ts text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_org   bigint;
@@ -30,6 +31,7 @@ DECLARE
     a_canon bytea[] := '{}';
     a_prev  bytea[] := '{}';
     a_hash  bytea[] := '{}';
+    a_tss   text[] := '{}';
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'audit_append_many needs READ COMMITTED, not %',
@@ -49,8 +51,10 @@ BEGIN
         FOR e IN SELECT t.ordinality AS n, t.value->>1 AS body
                    FROM jsonb_array_elements(p_events) WITH ORDINALITY t
                   WHERE (t.value->>0)::bigint = v_org ORDER BY t.ordinality LOOP
-            IF e.body IS NULL OR jsonb_typeof(e.body::jsonb) <> 'object' OR
-               e.body !~ '^[\x20-\x7e]*$' THEN
+            IF e.body IS NULL OR e.body !~ '^[\x20-\x7e]*$' THEN
+                RAISE EXCEPTION 'audit body must be a canonical JSON object';
+            END IF;
+            IF jsonb_typeof(e.body::jsonb) <> 'object' THEN
                 RAISE EXCEPTION 'audit body must be a canonical JSON object';
             END IF;
             v_ts := clock_timestamp();
@@ -67,6 +71,7 @@ BEGIN
             a_canon := a_canon || v_canon;
             a_prev := a_prev || v_prev;
             a_hash := a_hash || v_hash;
+            a_tss := a_tss || v_tss;
             v_prev := v_hash;
         END LOOP;
     END LOOP;
@@ -83,5 +88,12 @@ BEGIN
         b->>'outcome', b->>'reason', (b->>'latency_ms')::bigint,
         b->>'mcp_session', b->>'request_id', coalesce(b->'args', '{}'), c, p, h
       FROM unnest(a_org, a_seq, a_ts, a_body, a_canon, a_prev, a_hash) AS u(o, s, t, b, c, p, h);
-    RETURN QUERY SELECT u.o, u.s FROM unnest(a_ord, a_seq) AS u(o, s);
+    RETURN QUERY SELECT u.o, u.s, u.h, u.t FROM unnest(a_ord, a_seq, a_hash, a_tss) AS u(o, s, h, t);
 END $$;
+
+-- One event: the same code, so the chain's rules are written once.
+CREATE OR REPLACE FUNCTION audit_append(p_org bigint, p_body text,
+                                        OUT o_seq bigint, OUT o_hash bytea, OUT o_ts text)
+LANGUAGE sql VOLATILE AS $$
+    SELECT m.seq, m.hash, m.ts FROM audit_append_many(jsonb_build_array(jsonb_build_array(p_org, p_body))) m
+$$;

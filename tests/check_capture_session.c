@@ -392,6 +392,62 @@ START_TEST(test_ops_auth_failure)
 }
 END_TEST
 
+/* A connection lost during an op: the op fails, and nothing starts on the stopped driver. */
+START_TEST(test_ops_error_while_running)
+{
+	struct device_cfg c = cfg_of(54, "fake");
+	struct session *s = session_ensure(&c);
+
+	session_authenticated(s);
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	ck_assert_int_eq(started, 1);
+	session_error(s, SE_OFFLINE, "connection reset");
+	ck_assert_int_eq(started, 1);
+	ck_assert_int_eq(nanswers, 1);
+	ck_assert_int_eq(answers[0].e, SE_OFFLINE);
+	ck_assert_str_eq(answers[0].text, "connection reset");
+	ck_assert_ptr_nonnull(s->ops);			/* the second waits for the reconnection */
+	session_tick(s, s->retry_ns);
+	session_authenticated(s);
+	ck_assert_int_eq(started, 2);
+}
+END_TEST
+
+/* The device changed in the database: reconnect at once, or close when it is gone. */
+START_TEST(test_reconfigure)
+{
+	struct device_cfg c = cfg_of(55, "fake"), c2;
+	struct session *s = session_ensure(&c);
+	int closes;
+
+	session_authenticated(s);
+	frame(s, 1);
+	session_reconfigure(s, &c);			/* unchanged: nothing happens */
+	ck_assert_int_eq(s->state, SS_STREAMING);
+	session_op_submit(s, new_op(OP_TEXT, 5000));
+	c2 = c;
+	snprintf(c2.password, sizeof c2.password, "new");
+	closes = fake.closes;
+	session_reconfigure(s, &c2);
+	ck_assert_int_eq(fake.closes, closes + 1);
+	ck_assert_int_eq(s->state, SS_BACKING_OFF);
+	ck_assert_str_eq(s->cfg.password, "new");
+	ck_assert_uint_le(s->retry_ns, now_mono_ns());	/* retries now, not after a backoff */
+	ck_assert_int_eq(nanswers, 1);
+	ck_assert_int_eq(answers[0].e, SE_CONFIG);
+	session_tick(s, now_mono_ns());
+	ck_assert_int_eq(s->state, SS_CONNECTING);
+	session_op_submit(s, new_op(OP_KEYS, 5000));
+	session_reconfigure(s, NULL);
+	ck_assert_int_eq(s->state, SS_IDLE);
+	ck_assert_int_eq(s->slot, -1);
+	ck_assert_int_eq(shm_find(cap.frames, 55), -1);
+	ck_assert_int_eq(nanswers, 2);
+	ck_assert_str_eq(answers[1].text, "the device was disabled or removed");
+}
+END_TEST
+
 /* Closing everything answers what still waits. */
 START_TEST(test_ops_close_all)
 {
@@ -423,6 +479,8 @@ static Suite *session_suite(void)
 	tcase_add_test(tc, test_ops_deadline);
 	tcase_add_test(tc, test_ops_auth_failure);
 	tcase_add_test(tc, test_ops_close_all);
+	tcase_add_test(tc, test_ops_error_while_running);
+	tcase_add_test(tc, test_reconfigure);
 	tcase_add_loop_test(tc, test_backoff_bounds, 0, (int)(sizeof backoff_cases / sizeof backoff_cases[0]));
 	suite_add_tcase(s, tc);
 	return s;

@@ -185,3 +185,6 @@ t0=$(date +%s%N)
 kv audit verify --file "$au_var/export.jsonl" >/dev/null
 printf '  %-34s %10s events/s\n' "verify an export (no database)" "$(rate "$audit_events" "$t0")"
 stack_cmd "$au_var" "$au_port" stop >/dev/null 2>&1
+
+# The capture worker with 50 and 200 simulated devices streaming.
+bash "$(dirname "$0")/fleet.sh"

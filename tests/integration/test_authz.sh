@@ -288,6 +288,9 @@ expected=$(sort <<'ROUTES'
 GET /healthz
 GET /metrics
 GET /api/v1/openapi.json
+POST /api/v1/session
+GET /api/v1/session
+DELETE /api/v1/session
 GET /api/v1/me
 GET /api/v1/devices
 POST /api/v1/devices
@@ -355,7 +358,8 @@ fresh_token() {
        VALUES ($org1, $1, 'cell', 'kvmg_cell', '\\x$(head -c 32 /dev/urandom | xxd -p -c 64)', '{read}') RETURNING id"
 }
 cells=0 bad=0
-ops=$(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] | select(.value["x-kvmgate-action"] != null and ($p | startswith("/api/"))) | "\(.key | ascii_upcase) \($p) \(.value["x-kvmgate-action"])"' "$a_var/openapi.json")
+# Routes a token can call (the dashboard's session routes take its cookie only: test_web_session.sh).
+ops=$(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] | select(.value["x-kvmgate-action"] != null and ($p | startswith("/api/")) and (.value.security | any(has("bearer")))) | "\(.key | ascii_upcase) \($p) \(.value["x-kvmgate-action"])"' "$a_var/openapi.json")
 for role in org_admin operator viewer auditor; do
   for kind in rw read; do
     tok=${tokens[$role]}; scopes=read,write

@@ -114,6 +114,25 @@ sleep 2
 start_sim a "$a_port" 2.2.0 640 480
 frame "$a" "$work/a2.jpg" "$a_seq"
 check "device back: a newer frame after recovery" grep -q '^frame [0-9]* 640x480 ' <<<"$out"
+# A device changed while its session streams: the session follows at once.
+http PATCH "$s_url/api/v1/devices/$b" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+  --data-binary '{"password":"not it"}'
+for _ in $(seq 1 50); do cli status --device "$b" | grep -q 'authentication failed' && break; sleep 0.1; done
+check "a streaming session takes a changed password at once: refused, backing off" \
+  grep -q "^device $b: backing_off, .*authentication failed" <<<"$(cli status --device "$b")"
+http PATCH "$s_url/api/v1/devices/$b" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+  --data-binary '{"password":"pa55 +/=word"}'
+frame "$b" "$work/b4.jpg"
+check "the right password again: frames at once" grep -q '^frame [0-9]* 800x600 ' <<<"$out"
+http PATCH "$s_url/api/v1/devices/$b" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+  --data-binary '{"enabled":false}'
+for _ in $(seq 1 50); do grep -q "device $b: .* -> idle (device disabled or removed)" "$s_var/log/capture.log" && break; sleep 0.1; done
+check "a disabled device's session closes at once" grep -q "device $b: streaming -> idle (device disabled or removed)" "$s_var/log/capture.log"
+frame "$b" "$work/b5.jpg"
+check "and it gives no frames" grep -q 'disabled\|no such device' <<<"$out"
+http DELETE "$s_url/api/v1/devices/$c" -H "Authorization: Bearer $s_token"
+for _ in $(seq 1 50); do grep -q "device $c: .* -> idle (device disabled or removed)" "$s_var/log/capture.log" && break; sleep 0.1; done
+check "a removed device's session closes at once" grep -q "device $c: streaming -> idle (device disabled or removed)" "$s_var/log/capture.log"
 check "the capture worker never restarted" [ "$(stack_child "$s_var" kvmgate-capture)" = "$capture_pid" ]
 check "no password in the capture worker's log" bash -c "! grep -qF -e 'pa55' -e 'wrong' '$s_var/log/capture.log'"
 grep -c 'backing_off' "$s_var/log/capture.log" | sed 's/^/# backoff transitions logged: /'

@@ -287,6 +287,14 @@ expect_rpc_error 200 -32602 "a prompt argument that is not a string"
 call prompts/get '{"name":"no_such_prompt"}'
 expect_rpc_error 200 -32602 "an unknown prompt"
 
+# Reads of resources and prompts are audited like tool calls.
+check "resources/read is audited: the URI, the device, the outcome" \
+  [ "$(sql "SELECT outcome || ' ' || coalesce(device, '-') || ' ' || (args->>'uri') FROM audit_events WHERE action = 'resources/read' ORDER BY seq" | head -2 | tr '\n' '|')" = "ok - kvmgate://devices|error srv-01 kvmgate://devices/srv-01/screenshot|" ]
+check "prompts/get is audited with its prompt, arguments and device" \
+  [ "$(sql "SELECT outcome || ' ' || coalesce(device, '-') || ' ' || (args->>'name') || ' ' || (args->'arguments'->>'symptom') FROM audit_events WHERE action = 'prompts/get' ORDER BY seq LIMIT 1")" = "ok srv-02 diagnose_boot_failure black screen" ]
+check "a refused prompts/get is audited as an error" \
+  [ "$(sql "SELECT count(*) FROM audit_events WHERE action = 'prompts/get' AND outcome = 'error'")" = 4 ]
+
 call completion/complete '{"ref":{"type":"ref/prompt","name":"diagnose_boot_failure"},"argument":{"name":"device","value":"SRV"}}'
 check "completion of a prompt's device: this organisation's names, any case" \
   [ "$(jqc .result.completion)" = '{"values":["srv-01","srv-02"],"hasMore":false}' ]
