@@ -629,8 +629,8 @@ void img_free(struct img *im);
 int img_jpeg_size(const void *data, size_t len, int *w, int *h) MUSTCHECK;
 
 /*
- * Decodes a JPEG into *out, scaled in the DCT by the smallest factor
- * libjpeg-turbo offers (n/8) that is at least min_scale (1: full size).
+ * Decodes a JPEG into *out, scaled in the DCT by the smallest of 1/8, 1/4,
+ * 1/2 and 1 that is at least min_scale (1: full size).
  * Returns 0, or -1 with the reason in why.
  */
 int img_from_jpeg(const void *data, size_t len, double min_scale, struct img *out, char *why,

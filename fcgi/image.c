@@ -44,20 +44,17 @@ int img_jpeg_size(const void *data, size_t len, int *w, int *h)
 	return rc < 0 || *w <= 0 || *h <= 0 || *w > IMG_SIDE_MAX || *h > IMG_SIDE_MAX ? -1 : 0;
 }
 
-/* The smallest scaling factor libjpeg-turbo decodes with that is at least min (at most 1). */
+/*
+ * The smallest of 1/8, 1/4, 1/2 and 1 that is at least min. libjpeg-turbo
+ * has SIMD code for these; its other n/8 factors decode slower than full size.
+ */
 static tjscalingfactor jpeg_factor(double min)
 {
-	tjscalingfactor best = { 1, 1 }, *f;
-	int n = 0;
+	tjscalingfactor f = { 1, 1 };
 
-	if (min >= 1 || (f = tjGetScalingFactors(&n)) == NULL)
-		return best;
-	for (int i = 0; i < n; i++) {
-		double v = (double)f[i].num / f[i].denom;
-		if (v >= min && v < (double)best.num / best.denom)
-			best = f[i];
-	}
-	return best;
+	while (f.denom < 8 && 1.0 / (f.denom * 2) >= min)
+		f.denom *= 2;
+	return f;
 }
 
 int img_from_jpeg(const void *data, size_t len, double min_scale, struct img *out, char *why,
@@ -175,6 +172,15 @@ static void box_init(struct box *b, int n, int m, uint32_t one)
 					big = k;
 			w[big] = w[big] + one - sum;
 		}
+		/* Every output reads span samples (the extra ones weigh 0), so the
+		 * inner loops have one length; near the end they start earlier. */
+		if (s + b->span > n) {
+			int shift = s + b->span - n;
+			memmove(w + shift, w, (size_t)(b->span - shift) * sizeof *w);
+			memset(w, 0, (size_t)shift * sizeof *w);
+			b->first[i] = n - b->span;
+		}
+		b->count[i] = b->span;
 	}
 }
 
@@ -206,11 +212,22 @@ void img_scale(struct img *im, int w, int h)
 	for (int y = 0; y < im->h; y++) {
 		const unsigned char *src = im->px + (size_t)y * im->w * 3;
 		uint16_t *dst = tmp + (size_t)y * row;
+		if (bx.span == 3) {
+			/* Shrinking by 1 to 2 times, the common case: three taps, unrolled. */
+			for (int x = 0; x < w; x++) {
+				const uint32_t *wt = bx.w + (size_t)x * 3;
+				const unsigned char *sp = src + (size_t)bx.first[x] * 3;
+				for (int c = 0; c < 3; c++)
+					dst[x * 3 + c] = (uint16_t)(sp[c] * wt[0] + sp[3 + c] * wt[1] +
+					                            sp[6 + c] * wt[2]);
+			}
+			continue;
+		}
 		for (int x = 0; x < w; x++) {
 			const uint32_t *wt = bx.w + (size_t)x * bx.span;
 			const unsigned char *sp = src + (size_t)bx.first[x] * 3;
 			uint32_t r = 0, g = 0, b = 0;
-			for (int k = 0; k < bx.count[x]; k++, sp += 3) {
+			for (int k = 0; k < bx.span; k++, sp += 3) {
 				r += sp[0] * wt[k];
 				g += sp[1] * wt[k];
 				b += sp[2] * wt[k];
@@ -255,6 +272,57 @@ double img_llm_scale(int w, int h)
 	s = fmin(IMG_LLM_EDGE / (double)w, IMG_LLM_EDGE / (double)h);
 	s = fmin(s, sqrt(IMG_LLM_PIXELS / ((double)w * h)));
 	return s < 1 ? s : 1;
+}
+
+/* Applies map to row src into dst (row bytes). */
+static void map_row(const unsigned char *src, unsigned char *dst, size_t row,
+                    const unsigned char map[256])
+{
+	for (size_t x = 0; x < row; x++)
+		dst[x] = map[src[x]];
+}
+
+/*
+ * The levels map and the unsharp mask in one pass over the picture: each
+ * row is mapped once into a ring of three (above, this, below), and the 3x3
+ * box of the mask is three neighbouring column sums of those.
+ */
+static void sharpen(struct img *im, const unsigned char map[256])
+{
+	size_t row = (size_t)im->w * 3;
+	unsigned char *ring = xmalloc(row * 3), *up = ring, *mid = ring + row, *down = ring + 2 * row;
+	uint16_t *col = xmalloc(row * sizeof *col);
+
+	if (im->w < 3 || im->h < 3) {
+		for (int y = 0; y < im->h; y++)
+			map_row(im->px + (size_t)y * row, im->px + (size_t)y * row, row, map);
+		goto out;
+	}
+	map_row(im->px, up, row, map);
+	map_row(im->px + row, mid, row, map);
+	memcpy(im->px, up, row);
+	for (int y = 1; y < im->h - 1; y++) {
+		unsigned char *p = im->px + (size_t)y * row, *t;
+
+		map_row(p + row, down, row, map);
+		for (size_t x = 0; x < row; x++)
+			col[x] = (uint16_t)(up[x] + mid[x] + down[x]);
+		memcpy(p, mid, 3);
+		for (size_t x = 3; x < row - 3; x++) {
+			/* c + (c - blur) / 2 with blur = sum / 9: c + (9c - sum) / 18,
+			 * rounded; 3641 / 65536 is 1/18 within 0.01 %. No branch, so
+			 * the compiler vectorises it. */
+			int c = mid[x], d = 9 * c - (col[x - 3] + col[x] + col[x + 3]);
+			int e = c + ((d * 3641 + 32768) >> 16);
+			p[x] = (unsigned char)(e < 0 ? 0 : e > 255 ? 255 : e);
+		}
+		memcpy(p + row - 3, mid + row - 3, 3);
+		t = up, up = mid, mid = down, down = t;
+	}
+	memcpy(im->px + (size_t)(im->h - 1) * row, mid, row);
+out:
+	free(ring);
+	free(col);
 }
 
 /*
@@ -312,43 +380,7 @@ void img_enhance(struct img *im)
 		v = (int)lround((i - lo) * gain);
 		map[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 	}
-	{
-		unsigned char *px = im->px;	/* a local: the stores cannot alias it */
-		for (size_t i = 0; i < n * 3; i++)
-			px[i] = map[px[i]];
-	}
-	if (im->w < 3 || im->h < 3)
-		return;
-	{
-		/*
-		 * The unsharp mask reads the rows as they were: col[x] holds the sum
-		 * of the original pixels above, at and below (the 3x3 box is three
-		 * neighbouring column sums); prev keeps the row above.
-		 */
-		size_t row = (size_t)im->w * 3;
-		unsigned char *prev = xmalloc(row), *cur = xmalloc(row);
-		uint16_t *col = xmalloc(row * sizeof *col);
-
-		memcpy(prev, im->px, row);
-		for (int y = 1; y < im->h - 1; y++) {
-			unsigned char *p = im->px + (size_t)y * row, *next = p + row;
-			memcpy(cur, p, row);
-			for (size_t x = 0; x < row; x++)
-				col[x] = (uint16_t)(prev[x] + cur[x] + next[x]);
-			for (size_t x = 3; x < row - 3; x++) {
-				/* c + (c - blur) / 2 with blur = sum / 9: c + (9c - sum) / 18,
-				 * rounded; 3641 / 65536 is 1/18 within 0.01 %. No branch, so
-				 * the compiler vectorises it. */
-				int c = cur[x], d = 9 * c - (col[x - 3] + col[x] + col[x + 3]);
-				int e = c + ((d * 3641 + 32768) >> 16);
-				p[x] = (unsigned char)(e < 0 ? 0 : e > 255 ? 255 : e);
-			}
-			memcpy(prev, cur, row);
-		}
-		free(prev);
-		free(cur);
-		free(col);
-	}
+	sharpen(im, map);
 }
 
 int img_to_jpeg(const struct img *im, int quality, struct buf *out)

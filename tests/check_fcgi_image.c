@@ -262,8 +262,11 @@ START_TEST(test_jpeg_round_trip)
 	ck_assert(back.w == 160 && back.h == 100);
 	img_free(&back);
 	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, 0.7, &back, why, sizeof why), 0);
-	ck_assert(back.w == 240 && back.h == 150);	/* 6/8 */
-	ck_assert_int_eq(at(&back, 100, 100, 1), at(&back, 120, 80, 1));
+	ck_assert(back.w == 320 && back.h == 200);	/* above 1/2: full size */
+	img_free(&back);
+	ck_assert_int_eq(img_from_jpeg(jpeg.data, jpeg.len, 0.2, &back, why, sizeof why), 0);
+	ck_assert(back.w == 80 && back.h == 50);	/* 1/4 */
+	ck_assert_int_eq(at(&back, 10, 10, 1), at(&back, 60, 40, 1));
 	img_free(&back);
 	/* Not a JPEG: refused with a reason. */
 	ck_assert_int_eq(img_jpeg_size("hello", 5, &w, &h), -1);
