@@ -234,6 +234,38 @@ expect_error 404 not_found "REST keys to another organisation's device"
 check "none of it reached the capture worker" [ "$(ops_seen)" = "$n0" ]
 check "nor the device: power, boots, ISO and HID as before" [ "$(simstate | jq -c '[.power, .boots, .iso, .hid]' 2>/dev/null)" = "$s0" ]
 
+# ---- confirmation through elicitation -------------------------------------------------
+
+# stream NAME BODY: POSTs BODY in the background, the raw event stream into $work/NAME.
+stream() {
+  rm -f "$work/$1"
+  curl -sN -o "$work/$1" "$mcp" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H "Mcp-Session-Id: $sid" \
+    -H "MCP-Protocol-Version: $ver" --data-binary "$2" &
+  eval "pid_$1=$!"
+}
+wait_for() { for _ in $(seq 1 200); do grep -q -- "$2" "$work/$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+events() { sed -n 's/^data: //p' "$work/$1"; }
+sid=; open_session '{"elicitation":{}}'
+n0=$(ops_seen)
+stream pw '{"jsonrpc":"2.0","id":"pw-1","method":"tools/call","params":{"name":"power_action","arguments":{"device":"kvm-a","action":"reset","confirm":true}}}'
+wait_for pw elicitation/create
+check "power reset, client with elicitation: the user is asked, naming the device and the loss" \
+  grep -q "Power action 'reset' on 'kvm-a' restarts it at once; unsaved work is lost" <<<"$(events pw | jq -r 'select(.method == "elicitation/create") | .params.message')"
+rpc "{\"jsonrpc\":\"2.0\",\"id\":\"$(events pw | jq -r 'select(.method == "elicitation/create") | .id')\",\"result\":{\"action\":\"decline\"}}"
+wait "$pid_pw"
+check "declined: not done, although the model passed confirm true" \
+  grep -q '^true Not done: the user did not confirm (declined)' <<<"$(events pw | jq -r 'select(.id == "pw-1") | "\(.result.isError) \(.result.content[0].text)"')"
+check "and nothing reached the capture worker or the device" \
+  [ "$(ops_seen)/$(simstate | jq -c '[.power, .boots, .iso, .hid]' 2>/dev/null)" = "$n0/$s0" ]
+stream mi '{"jsonrpc":"2.0","id":"mi-1","method":"tools/call","params":{"name":"mount_iso","arguments":{"device":"bmc-1","image":"debian.iso"}}}'
+wait_for mi elicitation/create
+rpc "{\"jsonrpc\":\"2.0\",\"id\":\"$(events mi | jq -r 'select(.method == "elicitation/create") | .id')\",\"result\":{\"action\":\"accept\",\"content\":{\"confirm\":true}}}"
+wait "$pid_mi"
+check "mount_iso accepted by the user: the operation goes to the device (an ami device cannot)" \
+  grep -q "kvmgate cannot mount an image on an ami device ('bmc-1')" <<<"$(events mi | jq -r 'select(.id == "mi-1") | .result.content[0].text')"
+sid=; open_session '{}'
+
 # ---- roles ----------------------------------------------------------------------------------------
 
 tok=$viewer; sid=; open_session '{}'
