@@ -650,6 +650,13 @@ int img_crop(struct img *im, int x, int y, int w, int h) MUSTCHECK;
 void img_scale(struct img *im, int w, int h);
 
 /*
+ * The sw x sh rectangle at sx, sy shrunk to w x h in one pass (no copy of
+ * the rectangle first). Returns 0, or -1 when the rectangle is not inside
+ * the picture or w x h would enlarge it.
+ */
+int img_scale_rect(struct img *im, int sx, int sy, int sw, int sh, int w, int h) MUSTCHECK;
+
+/*
  * The mcp.md section 7 factor for a w x h picture: min(1568/w, 1568/h,
  * sqrt(1.15 MP / (w*h))) when below 1, else 1.
  */

@@ -195,7 +195,7 @@ static void box_free(struct box *b)
 #define H_ONE 256u
 #define V_ONE 4096u
 
-void img_scale(struct img *im, int w, int h)
+int img_scale_rect(struct img *im, int sx, int sy, int sw, int sh, int w, int h)
 {
 	struct box bx, by;
 	struct img out;
@@ -203,14 +203,18 @@ void img_scale(struct img *im, int w, int h)
 	uint32_t *acc;
 	size_t row = (size_t)w * 3;
 
-	if (w <= 0 || h <= 0 || w > im->w || h > im->h || (w == im->w && h == im->h))
-		return;
-	box_init(&bx, im->w, w, H_ONE);
-	box_init(&by, im->h, h, V_ONE);
+	if (sx < 0 || sy < 0 || sw <= 0 || sh <= 0 || sx > im->w - sw || sy > im->h - sh)
+		return -1;
+	if (w <= 0 || h <= 0 || w > sw || h > sh)
+		return -1;
+	if (w == sw && h == sh)
+		return sw == im->w && sh == im->h ? 0 : img_crop(im, sx, sy, sw, sh);
+	box_init(&bx, sw, w, H_ONE);
+	box_init(&by, sh, h, V_ONE);
 	/* Rows first, into 8.8 fixed point; then each output row sums whole rows. */
-	tmp = xmalloc(row * (size_t)im->h * sizeof *tmp);
-	for (int y = 0; y < im->h; y++) {
-		const unsigned char *src = im->px + (size_t)y * im->w * 3;
+	tmp = xmalloc(row * (size_t)sh * sizeof *tmp);
+	for (int y = 0; y < sh; y++) {
+		const unsigned char *src = im->px + ((size_t)(sy + y) * im->w + sx) * 3;
 		uint16_t *dst = tmp + (size_t)y * row;
 		if (bx.span == 3) {
 			/* Shrinking by 1 to 2 times, the common case: three taps, unrolled. */
@@ -261,6 +265,15 @@ void img_scale(struct img *im, int w, int h)
 	box_free(&by);
 	img_free(im);
 	*im = out;
+	return 0;
+}
+
+void img_scale(struct img *im, int w, int h)
+{
+	/* Within the picture and not enlarging, it cannot fail; otherwise nothing to do. */
+	if (w > 0 && h > 0 && w <= im->w && h <= im->h && img_scale_rect(im, 0, 0, im->w, im->h,
+	                                                                 w, h) < 0)
+		abort();
 }
 
 double img_llm_scale(int w, int h)

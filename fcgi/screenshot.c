@@ -180,13 +180,15 @@ static enum shot_status transform(const struct device_ref *d, const struct shot_
 		return SHOT_DEVICE;
 	}
 	if (o->region) {
-		/* The region in the decoded picture's pixels (it may be DCT-scaled). */
+		/* The region in the decoded picture's pixels (it may be DCT-scaled),
+		 * cut and shrunk in one pass. */
 		int x0 = (int)((long long)o->rx * im.w / sw), y0 = (int)((long long)o->ry * im.h / sh);
 		int x1 = (int)(((long long)(o->rx + o->rw) * im.w + sw - 1) / sw);
 		int y1 = (int)(((long long)(o->ry + o->rh) * im.h + sh - 1) / sh);
 		x1 = x1 > im.w ? im.w : x1 <= x0 ? x0 + 1 : x1;
 		y1 = y1 > im.h ? im.h : y1 <= y0 ? y0 + 1 : y1;
-		if (img_crop(&im, x0, y0, x1 - x0, y1 - y0) < 0) {
+		if (img_scale_rect(&im, x0, y0, x1 - x0, y1 - y0, tw < x1 - x0 ? tw : x1 - x0,
+		                   th < y1 - y0 ? th : y1 - y0) < 0) {
 			img_free(&im);
 			snprintf(why, len, "The region could not be cut from the screen of '%s'.", d->name);
 			return SHOT_DEVICE;

@@ -118,6 +118,30 @@ START_TEST(test_scale_area_average)
 }
 END_TEST
 
+/* A rectangle shrunk in one pass equals the rectangle cut, then shrunk. */
+START_TEST(test_scale_rect)
+{
+	struct img a, b;
+
+	make(&a, 300, 200, coords);
+	make(&b, 300, 200, coords);
+	ck_assert_int_eq(img_scale_rect(&a, 40, 30, 200, 150, 120, 90), 0);
+	ck_assert_int_eq(img_crop(&b, 40, 30, 200, 150), 0);
+	img_scale(&b, 120, 90);
+	ck_assert(a.w == 120 && a.h == 90);
+	ck_assert(memcmp(a.px, b.px, (size_t)120 * 90 * 3) == 0);
+	/* The same size: a plain cut. */
+	ck_assert_int_eq(img_scale_rect(&a, 10, 10, 20, 20, 20, 20), 0);
+	ck_assert(a.w == 20 && at(&a, 0, 0, 0) == at(&b, 10, 10, 0));
+	/* Outside, or enlarging: refused, unchanged. */
+	ck_assert_int_eq(img_scale_rect(&a, 10, 10, 20, 20, 5, 5), -1);
+	ck_assert_int_eq(img_scale_rect(&a, 0, 0, 10, 10, 11, 5), -1);
+	ck_assert(a.w == 20);
+	img_free(&a);
+	img_free(&b);
+}
+END_TEST
+
 START_TEST(test_llm_scale)
 {
 	double s = img_llm_scale(1920, 1080);
@@ -357,6 +381,7 @@ static Suite *image_suite(void)
 
 	tcase_add_test(tc, test_crop);
 	tcase_add_test(tc, test_scale_area_average);
+	tcase_add_test(tc, test_scale_rect);
 	tcase_add_test(tc, test_llm_scale);
 	tcase_add_test(tc, test_png_valid);
 	tcase_add_test(tc, test_jpeg_round_trip);
