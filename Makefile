@@ -118,10 +118,11 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/check_%.o $(SHARED_OBJ)
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
               -Ishared -Ifcgi -Icapture $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZERS := build/fuzz/fuzz_url build/fuzz/fuzz_ctl build/fuzz/fuzz_audit
+FUZZERS := build/fuzz/fuzz_url build/fuzz/fuzz_ctl build/fuzz/fuzz_audit build/fuzz/fuzz_ws
 build/fuzz/fuzz_url: tests/fuzz/fuzz_url.c $(SHARED_SRC) $(filter-out fcgi/main.c,$(FCGI_SRC))
 build/fuzz/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 build/fuzz/fuzz_audit: tests/fuzz/fuzz_audit.c $(SHARED_SRC)
+build/fuzz/fuzz_ws: tests/fuzz/fuzz_ws.c $(SHARED_SRC) $(filter-out capture/main.c,$(CAPTURE_SRC))
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"

@@ -114,6 +114,7 @@ struct device_cfg {
 	char url[SESSION_URL_MAX + 1];
 	char username[SESSION_USER_MAX + 1];
 	char password[SESSION_PASS_MAX + 1];
+	bool keep_warm;		/* never idle: opened at start, kept with no demand */
 };
 
 /*
@@ -316,6 +317,68 @@ int mjpeg_feed(struct mjpeg *m, const void *data, size_t len, mjpeg_frame_fn fn,
 /* Reads width and height from a JPEG's SOF marker. Returns 0, or -1 when there is none. */
 int jpeg_size(const uint8_t *p, size_t len, uint32_t *width, uint32_t *height) MUSTCHECK;
 
+/* ---- ws.c: WebSocket client on the epoll loop ------------------------------ */
+
+struct ws;
+
+/* Where and how to connect; strings are copied before ws_connect returns. */
+struct ws_params {
+	const char *addr;	/* numeric IPv4 or IPv6 address: ws.c never resolves names */
+	uint16_t port;
+	bool tls;		/* wss: TLS verified against host_name */
+	const char *host;	/* Host header ("name:port") */
+	const char *host_name;	/* TLS server name */
+	const char *path;
+	const char *cookie;	/* Cookie header value, or NULL */
+};
+
+/* What a client reports; called from the loop, never from inside ws_send or ws_free. */
+struct ws_handler {
+	void (*on_open)(void *arg);
+	void (*on_message)(void *arg, bool binary, const uint8_t *p, size_t n);
+	/*
+	 * The connection ended: code is the close code the device sent, the
+	 * HTTP status when it refused the upgrade (100..599), or 0 when the
+	 * connection broke. The client is freed already: forget it.
+	 */
+	void (*on_close)(void *arg, int code, const char *why);
+};
+
+/*
+ * Starts connecting (non-blocking) and upgrading. Returns the client, owned
+ * by the caller until on_close or ws_free, or NULL with the reason in why.
+ */
+struct ws *ws_connect(const struct ws_params *p, const struct ws_handler *h, void *arg, char *why,
+                      size_t len);
+
+/* Queues one message (binary or text) on an open connection. Returns 0, or -1 (not open, or it broke: on_close follows or ran). */
+int ws_send(struct ws *c, bool binary, const void *p, size_t n) MUSTCHECK;
+
+bool ws_is_open(const struct ws *c);
+
+/* Closes the connection without calling on_close; NULL is fine. */
+void ws_free(struct ws *c);
+
+/* A parsed frame header (pure helpers, for tests). */
+struct ws_frame {
+	bool fin, masked;
+	int opcode;
+	uint8_t mask[4];
+	size_t len, header;
+};
+
+/* Writes a masked client frame header to out (14 bytes max); returns its size. */
+size_t ws_frame_header(uint8_t *out, int opcode, size_t len, const uint8_t mask[4]);
+
+/*
+ * Parses the frame at the start of p[0..n): returns the header size when the
+ * whole frame is there, 0 when more bytes are needed, -1 when it is malformed.
+ */
+int ws_frame_parse(const uint8_t *p, size_t n, struct ws_frame *f);
+
+/* The Sec-WebSocket-Accept value for key (28 characters and NUL). */
+void ws_accept_key(const char *key, char out[29]);
+
 /* ---- drv_nanokvm.c: Sipeed NanoKVM ----------------------------------------- */
 
 extern const struct driver drv_nanokvm;
@@ -329,6 +392,76 @@ extern const struct driver drv_nanokvm;
  */
 int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
                              size_t outsz) MUSTCHECK;
+
+/* Pure helpers of the NanoKVM driver, for tests (drv_nanokvm_ws.c, drv_nanokvm_ops.c). */
+
+/* "2.4.3" -> 20403 (major*10000+minor*100+patch); 0 when it is not a version. */
+int nanokvm_version(const char *application);
+
+/*
+ * The absolute pointer value (§5.3) for pixel px of a screen size pixels
+ * wide (or high): the pixel's centre as a fraction f, clamp(floor(f*32767)+1,
+ * 1, 32767). Pixels outside the screen clamp to its edges.
+ */
+uint16_t nanokvm_abs(int px, uint32_t size);
+
+/*
+ * How many bytes of text[0..len) the next /api/hid/paste may carry on
+ * firmware ver: at most 1024 bytes, on 2.5.0+ also at most 833 runes
+ * (§7), never splitting a UTF-8 sequence. 0 only when len is 0.
+ */
+size_t nanokvm_paste_chunk(const char *text, size_t len, int ver);
+
+/*
+ * The paste langue for keyboard layout on firmware ver (§7, §8): "" for us,
+ * "de" (2.3.0+), "fr" (2.4.1+). Returns 0, or -1 with why when the firmware
+ * has no such layout (it would type US silently).
+ */
+int nanokvm_langue(const char *layout, int ver, const char **langue, char *why, size_t len) MUSTCHECK;
+
+/*
+ * A keyboard report as firmware ver takes it on /api/ws: binary [1, mods, 0,
+ * usage, 0...] on 2.3.2+, else the JSON array [1, usage, ctrl, shift, alt,
+ * meta] (§4.2; usage 0 releases all). Writes it to out (outsz >= 64) and
+ * *binary; returns its size, or 0 when the firmware cannot express it (a
+ * modifier held alone on JSON firmware).
+ */
+size_t nanokvm_kbd_msg(int ver, uint8_t mods, uint8_t usage, uint8_t *out, size_t outsz, bool *binary);
+
+/* Absolute pointer events (§4.1, §4.2, §5.3). */
+enum nanokvm_mouse { NKM_MOVE, NKM_BUTTONS, NKM_WHEEL };
+
+/*
+ * One pointer message for firmware ver: binary 6-byte absolute reports with
+ * buttons (bit0 left, bit1 right, bit2 middle) at x, y; JSON: MoveAbsolute,
+ * Down/Up (buttons 0 = up) or Scroll. wheel: +1 one step up, -1 down. Writes
+ * out (outsz >= 64), *binary; returns the size.
+ */
+size_t nanokvm_mouse_msg(int ver, enum nanokvm_mouse ev, uint8_t buttons, uint16_t x, uint16_t y,
+                         int wheel, uint8_t *out, size_t outsz, bool *binary);
+
+/* ---- devstate.c: what the capture worker saw of each device, in PostgreSQL -- */
+
+/*
+ * Each records one observation of device id and writes the device_state row
+ * when it changed (a short synchronous UPSERT on the worker's connection,
+ * only on change, the frame time at most once a minute). Never fails: a
+ * database that is down is skipped and the next change writes the row.
+ */
+void devstate_session(uint64_t id, enum session_state st, const char *why);
+void devstate_frame(uint64_t id, uint32_t width, uint32_t height);
+void devstate_firmware(uint64_t id, const char *firmware);
+void devstate_power(uint64_t id, bool led_on);
+void devstate_hdmi(uint64_t id, int enabled, int signal);	/* -1: not known */
+/* Forgets everything (at exit). */
+void devstate_cleanup(void);
+
+/*
+ * Opens a session for every enabled device flagged keep_warm (they never
+ * go idle: session.c's idle rule skips them). The capture worker calls it at
+ * start and then every minute. Returns the number of devices, or -1.
+ */
+int devstate_keep_warm(void);
 
 /* ---- keys.c: key names, combinations and text, for every driver ---------- */
 

@@ -57,7 +57,7 @@ int device_load(uint64_t id, struct device_cfg *out, enum ctl_status *status, ch
 {
 	static const char sql[] =
 		"SELECT org_id, kind, base_url, enabled, encode(cred_nonce, 'hex'), "
-		"  encode(cred_ciphertext, 'hex'), cred_key_id, cred_nonce IS NOT NULL "
+		"  encode(cred_ciphertext, 'hex'), cred_key_id, cred_nonce IS NOT NULL, keep_warm "
 		"FROM devices WHERE id = $1";
 	char ids[24];
 	const char *p[1] = { ids };
@@ -88,6 +88,7 @@ int device_load(uint64_t id, struct device_cfg *out, enum ctl_status *status, ch
 	}
 	snprintf(out->kind, sizeof out->kind, "%s", PQgetvalue(r, 0, 1));
 	snprintf(out->url, sizeof out->url, "%s", PQgetvalue(r, 0, 2));
+	out->keep_warm = PQgetvalue(r, 0, 8)[0] == 't';
 	*status = CTL_EUNAVAILABLE;
 	if (PQgetvalue(r, 0, 7)[0] == 't' &&
 	    open_credentials(r, atoll(PQgetvalue(r, 0, 0)), out, why, len) < 0) {

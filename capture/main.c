@@ -77,8 +77,13 @@ int main(int argc, char **argv)
 	         conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME),
 	         conf_int(CONF_SHM_SLOTS));
 
-	while (!sig.stop) {
+	for (uint64_t warm_ns = 0; !sig.stop;) {
 		devwatch_tick();
+		/* Devices flagged keep_warm: opened now, renewed every 30 s (devstate.c). */
+		if (now_mono_ns() >= warm_ns) {
+			(void)devstate_keep_warm();
+			warm_ns = now_mono_ns() + 30000000000ull;
+		}
 		if (loop_once(1000) < 0)
 			goto out;
 	}
@@ -87,6 +92,7 @@ out:
 	ctl_server_close();
 	devwatch_close();
 	session_close_all();
+	devstate_cleanup();
 	http_cleanup();
 	watch_reap();
 	db_close();

@@ -85,6 +85,7 @@ static void session_set_state(struct session *s, enum session_state to, const ch
 		cap.sessions -= is_live(from) || from == SS_BACKING_OFF;
 	log_info("device %llu: %s -> %s (%s)", (unsigned long long)s->cfg.id,
 	         session_state_name(from), session_state_name(to), why);
+	devstate_session(s->cfg.id, to, why);
 }
 
 /* Arms the timerfd at the earliest deadline of the current state (none: disarmed). */
@@ -93,11 +94,11 @@ static void session_arm(struct session *s)
 	struct itimerspec its = { 0 };
 	uint64_t at = 0;
 
-	if (s->state != SS_IDLE)
+	if (s->state != SS_IDLE && !s->cfg.keep_warm)
 		at = s->demand_ns + session_timing.idle_ns;
-	if (s->state == SS_BACKING_OFF && s->retry_ns < at)
+	if (s->state == SS_BACKING_OFF && (at == 0 || s->retry_ns < at))
 		at = s->retry_ns;
-	if (is_live(s->state) && s->last_frame_ns + session_timing.frame_timeout_ns < at)
+	if (is_live(s->state) && (at == 0 || s->last_frame_ns + session_timing.frame_timeout_ns < at))
 		at = s->last_frame_ns + session_timing.frame_timeout_ns;
 	for (struct dev_op *op = s->ops; op != NULL; op = op->next)
 		if (at == 0 || op->deadline_ns < at)
@@ -171,7 +172,8 @@ static void ops_expire(struct session *s, uint64_t now)
 void session_tick(struct session *s, uint64_t now)
 {
 	ops_expire(s, now);
-	if (s->state != SS_IDLE && s->ops == NULL && now >= s->demand_ns + session_timing.idle_ns) {
+	if (s->state != SS_IDLE && !s->cfg.keep_warm && s->ops == NULL &&
+	    now >= s->demand_ns + session_timing.idle_ns) {
 		driver_stop(s);
 		session_set_state(s, SS_IDLE, "no demand");
 		shm_slot_release(cap.frames, s->slot);

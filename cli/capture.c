@@ -43,6 +43,8 @@ int cmd_capture(int argc, char **argv)
 	FILE *f;
 	int rc = 1;
 
+	if (strcmp(sub, "op") == 0)
+		return cmd_capture_op(argc - 1, argv + 1);
 	if (strcmp(sub, "status") != 0 && strcmp(sub, "frame") != 0)
 		goto usage;
 	if (cli_getopts(argc - 1, argv + 1, opts, OPT_DEVICE | OPT_OUT | OPT_AFTER | OPT_TIMEOUT,
@@ -83,6 +85,7 @@ done:
 	return rc;
 usage:
 	fprintf(stderr, "usage: kvmgate capture status --device ID\n"
-	        "       kvmgate capture frame --device ID --out FILE [--after SEQ] [--timeout-ms MS]\n");
+	        "       kvmgate capture frame --device ID --out FILE [--after SEQ] [--timeout-ms MS]\n"
+	        "       kvmgate capture op DEVICE [--timeout-ms MS] OPERATION [ARGS] (op alone: the list)\n");
 	return 2;
 }

@@ -19,6 +19,9 @@ int cmd_audit(int argc, char **argv);
 /* kvmgate capture <status|frame> --device ID: the capture worker's view of a device (capture.c). */
 int cmd_capture(int argc, char **argv);
 
+/* kvmgate capture op DEVICE NAME [ARGS] (capture_op.c); argv[0] is "op". */
+int cmd_capture_op(int argc, char **argv);
+
 /* kvmgate token|user|org (identity.c): API tokens, members, organisations. */
 int cmd_token(int argc, char **argv);
 int cmd_user(int argc, char **argv);

@@ -264,6 +264,9 @@ static const char *const relogin_script[] = {
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 	"HTTP/1.1 200 OK\r\nContent-Length: 43\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"token\":\"t2\"}}",
 	"HTTP/1.1 200 OK\r\nContent-Length: 52\r\n\r\n{\"code\":0,\"msg\":\"ok\",\"data\":{\"application\":\"2.4.3\"}}",
+	/* After info, in any order: the stream, frame detection off, /api/ws. */
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
+	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 	"HTTP/1.1 401 Unauthorized\r\nContent-Length: 14\r\n\r\n\"unauthorized\"",
 };
 static char seen[8][160];
@@ -327,7 +330,196 @@ START_TEST(test_relogin_once_on_401)
 	ck_assert_str_eq(seen[1], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t1");
 	ck_assert_str_eq(seen[2], "POST /api/auth/login HTTP/1.1 -");
 	ck_assert_str_eq(seen[3], "GET /api/vm/info HTTP/1.1 nano-kvm-token=t2");
-	ck_assert_str_eq(seen[4], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2");
+	/* The step after info is refused: no third login, an authentication failure. */
+	ck_assert(strcmp(seen[4], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0 ||
+	          strcmp(seen[5], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0 ||
+	          strcmp(seen[6], "GET /api/stream/mjpeg HTTP/1.1 nano-kvm-token=t2") == 0);
+	for (int i = 4; i < 7; i++)
+		ck_assert(strstr(seen[i], "/api/auth/login") == NULL);
+}
+END_TEST
+
+/* §5.3: pixel centres map to 1..32767 and the device's inverse lands on the same pixel. */
+START_TEST(test_pointer_mapping)
+{
+	static const struct { int px; uint32_t size; uint16_t want; } cases[] = {
+		{ 0, 1920, 9 }, { 1919, 1920, 32759 }, { 960, 1920, 16393 }, { 0, 800, 21 },
+		{ 799, 800, 32747 }, { -5, 800, 21 }, { 5000, 800, 32747 }, { 0, 1, 16384 },
+		{ 0, 0, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg(nanokvm_abs(cases[i].px, cases[i].size) == cases[i].want, "case %zu: %u", i,
+		              nanokvm_abs(cases[i].px, cases[i].size));
+	/* Every pixel of a few sizes maps back to itself with floor((v-1)*size/32767). */
+	for (uint32_t size = 600; size <= 4320; size += 1240)
+		for (int px = 0; px < (int)size; px++) {
+			uint16_t v = nanokvm_abs(px, size);
+			ck_assert(v >= 1 && v <= 32767);
+			ck_assert_int_eq((int)((long long)(v - 1) * size / 32767), px);
+		}
+}
+END_TEST
+
+/* §7: at most 1024 bytes; 2.5.0+ also 833 runes; UTF-8 sequences stay whole. */
+START_TEST(test_paste_chunks)
+{
+	char text[4000];
+	size_t n;
+
+	memset(text, 'a', sizeof text);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 0, 20500), 0);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 5, 20403), 5);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 2000, 20301), 1024);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 2000, 20403), 1024);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 2000, 20500), 833);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 833, 20501), 833);
+	/* 2-byte runes: 512 fit 1024 bytes on 2.4; 2.5 stops at 512 too (bytes before runes). */
+	for (int i = 0; i < 2000; i += 2)
+		memcpy(text + i, "\xc3\xa9", 2);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 2000, 20403), 1024);
+	ck_assert_uint_eq(nanokvm_paste_chunk(text, 2000, 20500), 1024);
+	/* 3-byte runes: 341 of them (1023 bytes), never a split sequence. */
+	for (int i = 0; i < 3000; i += 3)
+		memcpy(text + i, "\xe2\x82\xac", 3);
+	n = nanokvm_paste_chunk(text, 3000, 20403);
+	ck_assert_uint_eq(n, 1023);
+	/* Splitting a whole text: the pieces add up, each within the limit. */
+	memset(text, 'b', sizeof text);
+	n = 0;
+	for (int pastes = 1;; pastes++) {
+		size_t k = nanokvm_paste_chunk(text + n, sizeof text - n, 20500);
+		ck_assert(k > 0 && k <= 833);
+		n += k;
+		if (n == sizeof text) {
+			ck_assert_int_eq(pastes, 5);
+			break;
+		}
+	}
+}
+END_TEST
+
+/* §7, §8: layouts per firmware; an unknown one is refused (the device would type US). */
+START_TEST(test_langue)
+{
+	const char *l = NULL;
+	char why[160];
+
+	ck_assert_int_eq(nanokvm_langue("", 20201, &l, why, sizeof why), 0);
+	ck_assert_str_eq(l, "");
+	ck_assert_int_eq(nanokvm_langue("US", 20500, &l, why, sizeof why), 0);
+	ck_assert_str_eq(l, "");
+	ck_assert_int_eq(nanokvm_langue("de", 20300, &l, why, sizeof why), 0);
+	ck_assert_str_eq(l, "de");
+	ck_assert_int_eq(nanokvm_langue("de", 20209, &l, why, sizeof why), -1);
+	ck_assert_str_eq(why, "layout de needs NanoKVM firmware 2.3.0 or later (this one would type US keys)");
+	ck_assert_int_eq(nanokvm_langue("fr", 20401, &l, why, sizeof why), 0);
+	ck_assert_int_eq(nanokvm_langue("fr", 20400, &l, why, sizeof why), -1);
+	ck_assert_int_eq(nanokvm_langue("es", 20501, &l, why, sizeof why), -1);
+	ck_assert_str_eq(why, "layout es is not one NanoKVM pastes with (us, de, fr)");
+	ck_assert_int_eq(nanokvm_version("2.5.0"), 20500);
+	ck_assert_int_eq(nanokvm_version("2.3.1"), 20301);
+	ck_assert_int_eq(nanokvm_version("2.3"), 0);
+	ck_assert_int_eq(nanokvm_version("2.3.1x"), 0);
+	ck_assert_int_eq(nanokvm_version(""), 0);
+}
+END_TEST
+
+/* §4.1, §4.2, §5: keyboard and pointer messages, binary from 2.3.2, JSON before. */
+START_TEST(test_reports)
+{
+	uint8_t m[64];
+	bool bin;
+	size_t n;
+
+	/* Ctrl+Alt+Del, then release (§5.1). */
+	n = nanokvm_kbd_msg(20302, KEYMOD_LCTRL | KEYMOD_LALT, 0x4c, m, sizeof m, &bin);
+	ck_assert(bin);
+	ck_assert_uint_eq(n, 9);
+	ck_assert_mem_eq(m, "\x01\x05\x00\x4c\x00\x00\x00\x00\x00", 9);
+	n = nanokvm_kbd_msg(20500, 0, 0, m, sizeof m, &bin);
+	ck_assert_mem_eq(m, "\x01\x00\x00\x00\x00\x00\x00\x00\x00", 9);
+	n = nanokvm_kbd_msg(20500, KEYMOD_LMETA, 0, m, sizeof m, &bin);
+	ck_assert_uint_eq(n, 9);	/* binary may hold a modifier alone */
+	/* JSON: [1, keycode, ctrl, shift, alt, meta] with HID bit values. */
+	n = nanokvm_kbd_msg(20301, KEYMOD_RCTRL | KEYMOD_LSHIFT | KEYMOD_RALT | KEYMOD_RMETA, 0x04, m,
+	                    sizeof m, &bin);
+	ck_assert(!bin);
+	ck_assert_str_eq((char *)m, "[1,4,16,2,64,128]");
+	ck_assert_uint_eq(n, strlen("[1,4,16,2,64,128]"));
+	nanokvm_kbd_msg(20301, 0, 0, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[1,0,0,0,0,0]");
+	ck_assert_uint_eq(nanokvm_kbd_msg(20301, KEYMOD_LMETA, 0, m, sizeof m, &bin), 0);
+
+	/* Absolute pointer, 6 bytes after the type (§5.3). */
+	n = nanokvm_mouse_msg(20500, NKM_MOVE, 0, 0x1234, 0x0102, 0, m, sizeof m, &bin);
+	ck_assert(bin);
+	ck_assert_uint_eq(n, 7);
+	ck_assert_mem_eq(m, "\x02\x00\x34\x12\x02\x01\x00", 7);
+	nanokvm_mouse_msg(20500, NKM_BUTTONS, 4, 1, 32767, 0, m, sizeof m, &bin);
+	ck_assert_mem_eq(m, "\x02\x04\x01\x00\xff\x7f\x00", 7);
+	nanokvm_mouse_msg(20500, NKM_WHEEL, 1, 10, 20, -1, m, sizeof m, &bin);
+	ck_assert_mem_eq(m, "\x02\x00\x0a\x00\x14\x00\xff", 7);	/* down: wheel -1 */
+	nanokvm_mouse_msg(20500, NKM_WHEEL, 0, 10, 20, 1, m, sizeof m, &bin);
+	ck_assert_int_eq(m[6], 1);
+	/* JSON mouse [2, event, button, x, y]: 0 up, 1 down, 2 absolute, 4 scroll. */
+	nanokvm_mouse_msg(20301, NKM_MOVE, 0, 100, 200, 0, m, sizeof m, &bin);
+	ck_assert(!bin);
+	ck_assert_str_eq((char *)m, "[2,2,0,100,200]");
+	nanokvm_mouse_msg(20301, NKM_BUTTONS, 2, 100, 200, 0, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[2,1,2,0,0]");
+	nanokvm_mouse_msg(20301, NKM_BUTTONS, 0, 100, 200, 0, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[2,0,0,0,0]");
+	/* Scroll down: 2.3.1 wants y < 0, 2.2.x y > 0 (§4.2). */
+	nanokvm_mouse_msg(20301, NKM_WHEEL, 0, 0, 0, -1, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[2,4,0,0,-1]");
+	nanokvm_mouse_msg(20209, NKM_WHEEL, 0, 0, 0, -1, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[2,4,0,0,1]");
+	nanokvm_mouse_msg(20209, NKM_WHEEL, 0, 0, 0, 1, m, sizeof m, &bin);
+	ck_assert_str_eq((char *)m, "[2,4,0,0,-1]");
+}
+END_TEST
+
+/* RFC 6455 framing of ws.c: the client's masked headers, the server's frames, malformed ones. */
+START_TEST(test_ws_frames)
+{
+	static const uint8_t mask[4] = { 1, 2, 3, 4 };
+	uint8_t h[14], big[70000] = { 0 };
+	struct ws_frame f;
+	char acc[29];
+
+	ck_assert_uint_eq(ws_frame_header(h, 2, 9, mask), 6);
+	ck_assert_mem_eq(h, "\x82\x89\x01\x02\x03\x04", 6);
+	ck_assert_uint_eq(ws_frame_header(h, 1, 300, mask), 8);
+	ck_assert_mem_eq(h, "\x81\xfe\x01\x2c", 4);
+	ck_assert_uint_eq(ws_frame_header(h, 2, 70000, mask), 14);
+	ck_assert_mem_eq(h, "\x82\xff\x00\x00\x00\x00\x00\x01\x11\x70", 10);
+	/* A server text frame, whole and cut short. */
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x81\x03" "abc", 5, &f), 2);
+	ck_assert(f.fin && !f.masked && f.opcode == 1 && f.len == 3);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x81\x03" "ab", 4, &f), 0);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x81", 1, &f), 0);
+	big[0] = 0x82;
+	big[1] = 126;
+	big[2] = 0x01;
+	big[3] = 0x00;
+	ck_assert_int_eq(ws_frame_parse(big, 4 + 256, &f), 4);
+	ck_assert_int_eq(ws_frame_parse(big, 4 + 255, &f), 0);
+	/* Close with a code; a fragment without FIN. */
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x88\x02\x11\x31", 4, &f), 2);
+	ck_assert(f.opcode == 8 && f.len == 2);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x02\x01x", 3, &f), 2);
+	ck_assert(!f.fin);
+	/* Malformed: reserved bits, unknown opcode, long or fragmented control frame, 2^63. */
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\xc1\x00", 2, &f), -1);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x83\x00", 2, &f), -1);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x89\x7e\x00\x80", 4, &f), -1);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x09\x00", 2, &f), -1);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x82\x7f\x80\0\0\0\0\0\0\0", 10, &f), -1);
+	ck_assert_int_eq(ws_frame_parse((const uint8_t *)"\x82\x7f\0\0\0\0\x10\0\0\0", 10, &f), -1);
+	/* RFC 6455 section 1.3's example. */
+	ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc);
+	ck_assert_str_eq(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 END_TEST
 
@@ -339,6 +531,11 @@ static Suite *nanokvm_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_password_known_answer);
+	tcase_add_test(tc, test_pointer_mapping);
+	tcase_add_test(tc, test_paste_chunks);
+	tcase_add_test(tc, test_langue);
+	tcase_add_test(tc, test_reports);
+	tcase_add_test(tc, test_ws_frames);
 	tcase_add_loop_test(tc, test_streams, 0, (int)(sizeof firmwares / sizeof firmwares[0]));
 	tcase_add_test(tc, test_wrong_password);
 	tcase_add_test(tc, test_silent_stream_times_out);

@@ -124,6 +124,8 @@ http PATCH "$s_url/api/v1/devices/$b" -H "Authorization: Bearer $s_token" -H 'Co
   --data-binary '{"password":"pa55 +/=word"}'
 frame "$b" "$work/b4.jpg"
 check "the right password again: frames at once" grep -q '^frame [0-9]* 800x600 ' <<<"$out"
+# The frame above may be the slot's last one: wait for the new connection to stream.
+for _ in $(seq 1 50); do cli status --device "$b" | grep -q "^device $b: streaming" && break; sleep 0.1; done
 http PATCH "$s_url/api/v1/devices/$b" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
   --data-binary '{"enabled":false}'
 for _ in $(seq 1 50); do grep -q "device $b: .* -> idle (device disabled or removed)" "$s_var/log/capture.log" && break; sleep 0.1; done

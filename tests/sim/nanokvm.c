@@ -7,7 +7,7 @@
  *   sim-nanokvm --port N --firmware 2.3.1|2.4.x|2.5.0|head|X.Y.Z --password P
  *               [--width 1920 --height 1080] [--state-dir D] [--no-hdmi]
  *               [--token-ttl S] [--time-scale F] [--long-press-ms MS]
- *               [--ws-deadline S] [--fps N] [--usb-offline-ms MS]
+ *               [--ws-deadline S] [--fps N] [--usb-offline-ms MS] [--frame-detect]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -102,11 +102,12 @@ static void host_boot(void)
 void sim_power_press(long long ms)
 {
 	/* A short press starts the host or asks it to shut down (done at once
-	 * here); a long press (>= --long-press-ms) forces it off, or starts it. */
-	(void)ms;
+	 * here); a long press (>= --long-press-ms) forces a running host off,
+	 * or starts a host that is off. */
 	sim.power = !sim.power;
 	if (sim.power)
 		host_boot();
+	sim.power_presses++;
 	sim_status_line();
 }
 
@@ -566,7 +567,9 @@ static int ws_receive(struct lws *wsi, struct pss *p, const uint8_t *in, size_t 
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, ws_deadline_s);
 	if (sim.prof.ver >= VER(2, 3, 2)) {
 		/* [type][report]: wrong lengths and unknown types dropped silently. */
-		if (n == 9 && m[0] == 1)
+		if (n == 1 && m[0] == 0)
+			sim.ws_heartbeats++;
+		else if (n == 9 && m[0] == 1)
 			(void)sim_hid_write(1, m + 1, 8);
 		else if ((n == 5 || n == 7) && m[0] == 2)
 			(void)sim_hid_write(2, m + 1, n - 1);
@@ -600,6 +603,11 @@ static int ws_receive(struct lws *wsi, struct pss *p, const uint8_t *in, size_t 
 		}
 	}
 	buf_reset(&p->body);
+	/* /sim/set {"ws_drop_after":N}: the socket breaks after N more input messages. */
+	if (sim.ws_drop_after > 0 && !(n == 1 && m[0] == 0) && --sim.ws_drop_after == 0) {
+		log_info("dropping the WebSocket as asked (/sim/set ws_drop_after)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -780,7 +788,7 @@ static void usage(void)
 	fprintf(stderr, "usage: sim-nanokvm --port N --firmware 2.3.1-legacy|2.4.x|2.5.0|head|2.X.Y\n"
 	        "       [--password P] [--width W --height H] [--state-dir D] [--no-hdmi]\n"
 	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n"
-	        "       [--usb-offline-ms MS]\n");
+	        "       [--usb-offline-ms MS] [--frame-detect]\n");
 	exit(2);
 }
 
@@ -806,6 +814,7 @@ int main(int argc, char **argv)
 		{ "time-scale", required_argument, NULL, 's' }, { "long-press-ms", required_argument, NULL, 'l' },
 		{ "ws-deadline", required_argument, NULL, 'w' }, { "fps", required_argument, NULL, 'r' },
 		{ "usb-offline-ms", required_argument, NULL, 'u' },
+		{ "frame-detect", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
@@ -851,6 +860,7 @@ int main(int argc, char **argv)
 		case 'w': ws_deadline_s = (int)num_opt(optarg, 0, 86400, "ws-deadline"); break;
 		case 'u': usb_offline_ms = num_opt(optarg, 0, 60000, "usb-offline-ms"); break;
 		case 'r': sim.fps = (int)num_opt(optarg, 1, 120, "fps"); break;
+		case 'D': sim.frame_detect = true; break;
 		default: usage();
 		}
 	}

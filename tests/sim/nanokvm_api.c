@@ -740,15 +740,20 @@ static void h_sim_restart(const struct api_req *rq, struct json_object *body, st
 	reply_json(r, 200, json_object_new_object());
 }
 
-/* {"cable":bool} plugs or unplugs the HDMI cable; {"power":bool} sets host power. */
+/* {"cable":bool} plugs or unplugs the HDMI cable; {"power":bool} sets host power;
+ * {"ws_drop_after":N} breaks the next WebSocket after N more input messages;
+ * {"new_secret":true} invalidates every token, as a logout does on <= 2.5.0. */
 static void h_sim_set(const struct api_req *rq, struct json_object *body, struct api_resp *r)
 {
 	bool bad = body == NULL;
 
 	sim.hdmi_cable = bool_field(body, "cable", sim.hdmi_cable, &bad);
 	sim.power = bool_field(body, "power", sim.power, &bad);
+	sim.ws_drop_after = (int)int_field(body, "ws_drop_after", sim.ws_drop_after, &bad);
+	if (bool_field(body, "new_secret", false, &bad))
+		sim_restart_tokens();
 	if (bad) {
-		plain(r, 400, "text/plain", "want {\"cable\":bool,\"power\":bool}\n");
+		plain(r, 400, "text/plain", "want {\"cable\":bool,\"power\":bool,\"ws_drop_after\":int}\n");
 		return;
 	}
 	sim_status_line();
@@ -896,6 +901,8 @@ struct json_object *api_sim_state(void)
 	json_object_object_add(stream, "fps", json_object_new_int(sim.fps));
 	json_object_object_add(o, "stream", stream);
 	json_object_object_add(o, "ws_clients", json_object_new_int(sim.ws_clients));
+	json_object_object_add(o, "ws_heartbeats", json_object_new_int64(sim.ws_heartbeats));
+	json_object_object_add(o, "power_presses", json_object_new_int64(sim.power_presses));
 	json_object_object_add(o, "requests", json_object_get(sim.counters));
 	return o;
 }

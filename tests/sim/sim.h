@@ -196,6 +196,8 @@ struct sim {
 	bool cdrom;
 	char hid_mode[16];
 	long long usb_enumerations, hid_reports, hid_dropped;
+	long long ws_heartbeats, power_presses;
+	int ws_drop_after;		/* /sim/set: break the WebSocket after N input messages */
 	uint8_t last_reports[16][9];	/* [0] = length, then the bytes */
 	int last_report_n;
 	struct json_object *counters;	/* endpoint -> count */
