@@ -89,9 +89,16 @@ static enum devop_status device_error(const struct device_ref *d, uint32_t op, u
 
 	switch (e) {
 	case SE_UNSUPPORTED:
-		/* The capture worker's reason only repeats it ("vnc devices cannot do keys"). */
-		return set(out, DEVOP_UNSUPPORTED, "kvmgate cannot %s on %s %s device ('%s').",
-		           verb(op), article(d->kind), d->kind, d->name);
+		/* A kind without the op, or without a driver, says only that ("vnc devices
+		 * cannot do keys"); a driver's own reason (a key name, a character, a
+		 * firmware without the feature) tells what to change. */
+		if (*text == '\0' || strstr(text, "devices cannot do ") != NULL ||
+		    strcmp(text, "no driver for this device kind") == 0 ||
+		    strcmp(text, "not an operation of this driver") == 0)
+			return set(out, DEVOP_UNSUPPORTED, "kvmgate cannot %s on %s %s device ('%s').",
+			           verb(op), article(d->kind), d->kind, d->name);
+		return set(out, DEVOP_UNSUPPORTED, "kvmgate cannot %s on %s %s device ('%s') that "
+		           "way: %s.", verb(op), article(d->kind), d->kind, d->name, text);
 	case SE_OFFLINE:
 		return set(out, DEVOP_OFFLINE, "'%s' is offline, so it could not %s%s%s. Check that "
 		           "it is powered and reachable, then try again.", d->name, verb(op), sep,
