@@ -328,3 +328,13 @@ int h_device_health(struct request *req)
 	devop_out_cleanup(&out);
 	return 0;
 }
+
+int h_device_hid_reset(struct request *req)
+{
+	return run(req, OP_HID_RESET, NULL);
+}
+
+int h_device_hdmi_reset(struct request *req)
+{
+	return run(req, OP_HDMI_RESET, NULL);
+}

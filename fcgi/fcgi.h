@@ -909,6 +909,8 @@ int h_device_media_get(struct request *req);
 int h_device_media_mount(struct request *req);
 int h_device_media_unmount(struct request *req);
 int h_device_health(struct request *req);
+int h_device_hid_reset(struct request *req);
+int h_device_hdmi_reset(struct request *req);
 
 /* ---- api_tokens.c: REST API tokens; the clear token shown once ------------ */
 

@@ -87,6 +87,11 @@ static const struct route routes[] = {
 	  AUTHZ_MEDIA_WRITE, "mount a stored image as a CD-ROM or a disk", media_fields },
 	{ "DELETE", "/api/v1/devices/{id}/media", h_device_media_unmount, DEV, no_params,
 	  AUTHZ_MEDIA_WRITE, "unmount the virtual media", NULL },
+	{ "POST", "/api/v1/devices/{id}/hid/reset", h_device_hid_reset, DEV | ROUTE_OP, no_params,
+	  AUTHZ_INPUT_WRITE, "reset the virtual keyboard and mouse (stuck keys, a lost USB "
+	  "attachment)", NULL },
+	{ "POST", "/api/v1/devices/{id}/hdmi/reset", h_device_hdmi_reset, DEV | ROUTE_OP, no_params,
+	  AUTHZ_POWER_WRITE, "reset the HDMI capture (a frozen or black picture)", NULL },
 	{ "GET", "/api/v1/devices/{id}/health", h_device_health, DEV, no_params,
 	  AUTHZ_DEVICES_HEALTH, "the device's console session and state (asking opens the "
 	  "session)", NULL },

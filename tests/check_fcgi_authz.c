@@ -181,6 +181,8 @@ static const struct {
 	{ "GET", "/api/v1/devices/{id}/media", AUTHZ_MEDIA_READ },
 	{ "POST", "/api/v1/devices/{id}/media", AUTHZ_MEDIA_WRITE },
 	{ "DELETE", "/api/v1/devices/{id}/media", AUTHZ_MEDIA_WRITE },
+	{ "POST", "/api/v1/devices/{id}/hid/reset", AUTHZ_INPUT_WRITE },
+	{ "POST", "/api/v1/devices/{id}/hdmi/reset", AUTHZ_POWER_WRITE },
 };
 
 /*

@@ -306,6 +306,8 @@ POST /api/v1/devices/{id}/power
 GET /api/v1/devices/{id}/media
 POST /api/v1/devices/{id}/media
 DELETE /api/v1/devices/{id}/media
+POST /api/v1/devices/{id}/hid/reset
+POST /api/v1/devices/{id}/hdmi/reset
 GET /api/v1/devices/{id}/health
 GET /api/v1/tokens
 POST /api/v1/tokens

@@ -298,7 +298,8 @@ check "audited: the intent, then the outcome with the reason" \
 tool get_screenshot '{"device":"bmc-1"}'
 check "a screenshot of it: kvmgate cannot show the screen of an ami device" is_error_with "cannot show the screen of an ami device"
 for r in "POST /keys {\"keys\":\"enter\"}" "POST /text {\"text\":\"hi\"}" "POST /mouse {\"action\":\"move\",\"x\":1,\"y\":1}" \
-         "GET /power" "POST /power {\"action\":\"on\"}" "GET /media" "POST /media {\"image\":\"a.iso\"}" "DELETE /media"; do
+         "GET /power" "POST /power {\"action\":\"on\"}" "GET /media" "POST /media {\"image\":\"a.iso\"}" "DELETE /media" \
+         "POST /hid/reset" "POST /hdmi/reset"; do
   read -r m p data <<<"$r"
   rest "$m" "/devices/bmc-1$p" -H 'Content-Type: application/json' ${data:+--data-binary "$data"}
   [ "$status/$(jqr .error.code)" = 501/unsupported ] && grep -q "kvmgate cannot .* on an ami device ('bmc-1')" <<<"$(jqr .error.message)" ||
@@ -353,6 +354,12 @@ body=$(sed -n 's/^data: //p' <<<"$events" | tail -n 1)
 check "a long type_text: typed in three parts, progress 2048 and 4096 of 4500, then the result" \
   [ "$(sed -n 's/^data: //p' <<<"$events" | jq -sc '[.[] | select(.method == "notifications/progress") | .params | [.progressToken, .progress, .total]]')/$(jqr '.result.content[0].text')" = \
     '[["p-long",2048,4500],["p-long",4096,4500]]/Typed 4500 characters on '"'"'kvm-a'"'"'.' ]
+tool reset_hid '{"device":"kvm-a"}'
+check "reset_hid: done" [ "$(jqr '.result.content[0].text')" = "Reset the keyboard and mouse of 'kvm-a'." ]
+rest POST "/devices/$kvm/hid/reset"
+check "REST POST hid/reset: 200" [ "$status/$(jqr .done)" = "200/Reset the keyboard and mouse of 'kvm-a'." ]
+rest POST "/devices/$kvm/hdmi/reset"
+check "REST POST hdmi/reset: 200" [ "$status" = 200 ]
 tool get_device_health '{"device":"kvm-a"}'
 check "get_device_health: what the device says of itself (info)" [ "$(jqr '.result.structuredContent.info | type')" = object ]
 
