@@ -191,17 +191,17 @@ static void box_free(struct box *b)
 	free(b->w);
 }
 
-/* Horizontal weights in 1/256 give 8.8 fixed point; vertical ones in 1/4096 keep the sum in 32 bits. */
-#define H_ONE 256u
-#define V_ONE 4096u
+/* The first pass (columns) weighs in 1/256, giving 8.8 fixed point; the second (rows) in
+ * 1/4096, which keeps its sums within 32 bits. */
+#define FIRST_ONE 256u
+#define SECOND_ONE 4096u
 
 int img_scale_rect(struct img *im, int sx, int sy, int sw, int sh, int w, int h)
 {
 	struct box bx, by;
 	struct img out;
 	uint16_t *tmp;
-	uint32_t *acc;
-	size_t row = (size_t)w * 3;
+	size_t srow = (size_t)sw * 3;
 
 	if (sx < 0 || sy < 0 || sw <= 0 || sh <= 0 || sx > im->w - sw || sy > im->h - sh)
 		return -1;
@@ -209,57 +209,54 @@ int img_scale_rect(struct img *im, int sx, int sy, int sw, int sh, int w, int h)
 		return -1;
 	if (w == sw && h == sh)
 		return sw == im->w && sh == im->h ? 0 : img_crop(im, sx, sy, sw, sh);
-	box_init(&bx, sw, w, H_ONE);
-	box_init(&by, sh, h, V_ONE);
-	/* Rows first, into 8.8 fixed point; then each output row sums whole rows. */
-	tmp = xmalloc(row * (size_t)sh * sizeof *tmp);
-	for (int y = 0; y < sh; y++) {
-		const unsigned char *src = im->px + ((size_t)(sy + y) * im->w + sx) * 3;
-		uint16_t *dst = tmp + (size_t)y * row;
-		if (bx.span == 3) {
-			/* Shrinking by 1 to 2 times, the common case: three taps, unrolled. */
-			for (int x = 0; x < w; x++) {
-				const uint32_t *wt = bx.w + (size_t)x * 3;
-				const unsigned char *sp = src + (size_t)bx.first[x] * 3;
-				for (int c = 0; c < 3; c++)
-					dst[x * 3 + c] = (uint16_t)(sp[c] * wt[0] + sp[3 + c] * wt[1] +
-					                            sp[6 + c] * wt[2]);
-			}
-			continue;
-		}
-		for (int x = 0; x < w; x++) {
-			const uint32_t *wt = bx.w + (size_t)x * bx.span;
-			const unsigned char *sp = src + (size_t)bx.first[x] * 3;
-			uint32_t r = 0, g = 0, b = 0;
-			for (int k = 0; k < bx.span; k++, sp += 3) {
-				r += sp[0] * wt[k];
-				g += sp[1] * wt[k];
-				b += sp[2] * wt[k];
-			}
-			dst[x * 3] = (uint16_t)r;
-			dst[x * 3 + 1] = (uint16_t)g;
-			dst[x * 3 + 2] = (uint16_t)b;
+	box_init(&bx, sw, w, SECOND_ONE);
+	box_init(&by, sh, h, FIRST_ONE);
+	/*
+	 * Columns first: each output row sums whole source rows, which the
+	 * compiler vectorises; then the rows, which cannot be, have only the
+	 * output's height to go through.
+	 */
+	tmp = xmalloc(srow * (size_t)h * sizeof *tmp);
+	for (int y = 0; y < h; y++) {
+		const uint32_t *wt = by.w + (size_t)y * by.span;
+		uint16_t *dst = tmp + (size_t)y * srow;
+
+		memset(dst, 0, srow * sizeof *dst);
+		for (int k = 0; k < by.span; k++) {
+			const unsigned char *src = im->px + ((size_t)(sy + by.first[y] + k) * im->w + sx) * 3;
+			uint16_t wk = (uint16_t)wt[k];
+			for (size_t x = 0; x < srow; x++)
+				dst[x] = (uint16_t)(dst[x] + src[x] * wk);
 		}
 	}
 	img_alloc(&out, w, h);
-	acc = xmalloc(row * sizeof *acc);
 	for (int y = 0; y < h; y++) {
-		const uint32_t *wt = by.w + (size_t)y * by.span;
-		unsigned char *dst = out.px + (size_t)y * row;
-
-		memset(acc, 0, row * sizeof *acc);
-		for (int k = 0; k < by.count[y]; k++) {
-			const uint16_t *s = tmp + (size_t)(by.first[y] + k) * row;
-			uint32_t wk = wt[k];
-			for (size_t x = 0; x < row; x++)
-				acc[x] += s[x] * wk;
-		}
-		for (size_t x = 0; x < row; x++) {
-			uint32_t v = (acc[x] + (1u << 19)) >> 20;
-			dst[x] = (unsigned char)(v > 255 ? 255 : v);
+		const uint16_t *src = tmp + (size_t)y * srow;
+		unsigned char *dst = out.px + (size_t)y * w * 3;
+		for (int x = 0; x < w; x++) {
+			const uint32_t *wt = bx.w + (size_t)x * bx.span;
+			const uint16_t *sp = src + (size_t)bx.first[x] * 3;
+			uint32_t r = 0, g = 0, b = 0;
+			if (bx.span == 3) {
+				/* Shrinking by 1 to 2 times, the common case: three taps, unrolled. */
+				r = sp[0] * wt[0] + sp[3] * wt[1] + sp[6] * wt[2];
+				g = sp[1] * wt[0] + sp[4] * wt[1] + sp[7] * wt[2];
+				b = sp[2] * wt[0] + sp[5] * wt[1] + sp[8] * wt[2];
+			} else {
+				for (int k = 0; k < bx.span; k++, sp += 3) {
+					r += sp[0] * wt[k];
+					g += sp[1] * wt[k];
+					b += sp[2] * wt[k];
+				}
+			}
+			r = (r + (1u << 19)) >> 20;
+			g = (g + (1u << 19)) >> 20;
+			b = (b + (1u << 19)) >> 20;
+			dst[x * 3] = (unsigned char)(r > 255 ? 255 : r);
+			dst[x * 3 + 1] = (unsigned char)(g > 255 ? 255 : g);
+			dst[x * 3 + 2] = (unsigned char)(b > 255 ? 255 : b);
 		}
 	}
-	free(acc);
 	free(tmp);
 	box_free(&bx);
 	box_free(&by);
