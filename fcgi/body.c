@@ -12,15 +12,20 @@
 static const char *const type_words[] = {
 	[FIELD_STRING] = "a string", [FIELD_INT] = "an integer", [FIELD_BOOL] = "true or false",
 	[FIELD_TAGS] = "an array of strings", [FIELD_ENUM] = "a string",
+	[FIELD_TEXT] = "a string", [FIELD_KEYS] = "a string or an array of strings",
 };
 
-/* Characters of UTF-8 text s, or -1 when it holds a control character. */
-static long long text_chars(const char *s)
+/*
+ * Characters of UTF-8 text s, or -1 when it holds a control character
+ * (line breaks and tabs allowed when multiline).
+ */
+static long long text_chars(const char *s, bool multiline)
 {
 	long long n = 0;
 
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if ((*p < 0x20 || *p == 0x7f) &&
+		    !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
 			return -1;
 		n += (*p & 0xC0) != 0x80;
 	}
@@ -37,7 +42,7 @@ static int check_text(const struct field *f, const char *what, json_object *v, c
 		snprintf(why, len, "'%s' must be a string", what);
 		return -1;
 	}
-	n = text_chars(json_object_get_string(v));
+	n = text_chars(json_object_get_string(v), f->type == FIELD_TEXT);
 	if (n < 0 || (size_t)json_object_get_string_len(v) != strlen(json_object_get_string(v))) {
 		snprintf(why, len, "'%s' must not contain control characters", what);
 		return -1;
@@ -56,7 +61,24 @@ static int check_field(const struct field *f, json_object *v, char *why, size_t 
 
 	switch (f->type) {
 	case FIELD_STRING:
+	case FIELD_TEXT:
 		return check_text(f, f->name, v, why, len);
+	case FIELD_KEYS: {
+		struct field key = { f->name, FIELD_STRING, 1, 64, NULL, false, NULL };
+		if (json_object_is_type(v, json_type_string))
+			return check_text(&key, f->name, v, why, len);
+		if (!json_object_is_type(v, json_type_array) ||
+		    (long long)json_object_array_length(v) < f->min ||
+		    (long long)json_object_array_length(v) > f->max) {
+			snprintf(why, len, "'%s' must be a string or an array of %lld to %lld strings",
+			         f->name, f->min, f->max);
+			return -1;
+		}
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (check_text(&key, f->name, json_object_array_get_idx(v, i), why, len) < 0)
+				return -1;
+		return 0;
+	}
 	case FIELD_ENUM:
 		if (json_object_is_type(v, json_type_string))
 			for (const char *const *e = f->values; *e; e++)

@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "ctl.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -138,10 +139,13 @@ enum authz_action {
 	AUTHZ_SERVER_READ,	/* facts about the gateway */
 	AUTHZ_DEVICES_READ,	/* the device list and a device's settings */
 	AUTHZ_DEVICES_WRITE,	/* add, change, remove devices and their credentials */
+	AUTHZ_DEVICES_HEALTH,	/* a device's session and state (opens the session) */
 	AUTHZ_CONSOLE_READ,	/* screens: screenshots, OCR, waiting for text */
 	AUTHZ_INPUT_WRITE,	/* keyboard and mouse */
-	AUTHZ_POWER_WRITE,	/* power actions */
+	AUTHZ_POWER_WRITE,	/* power actions, HDMI reset */
+	AUTHZ_POWER_READ,	/* power state */
 	AUTHZ_MEDIA_WRITE,	/* virtual media */
+	AUTHZ_MEDIA_READ,	/* stored images, what is mounted */
 	AUTHZ_AUDIT_READ,	/* the audit log, its head and its integrity */
 	AUTHZ_TOKENS_READ_OWN,	/* list one's own tokens */
 	AUTHZ_TOKENS_MANAGE_OWN,	/* create and revoke one's own tokens */
@@ -258,6 +262,8 @@ enum route_flags {
 	ROUTE_AUDIT = 1 << 3,	/* every call writes an audit event (audited.c) */
 	ROUTE_COOKIE = 1 << 4,	/* a dashboard session cookie is accepted too (websession.c) */
 	ROUTE_COOKIE_ONLY = 1 << 5,	/* only the dashboard session cookie: the session routes */
+	ROUTE_OP = 1 << 6,	/* a POST that acts (200 with what was done), not one that creates */
+	ROUTE_IMAGE = 1 << 7,	/* answers image/jpeg or image/png */
 };
 
 /*
@@ -560,8 +566,10 @@ json_object *tool_output_schema(int i);
 
 /*
  * Whether schema uses only what tool_check_args() understands: an object
- * with properties of type string, integer, number or boolean, required,
- * additionalProperties, enum, minimum, maximum, minLength, maxLength.
+ * with properties of type string, integer, number, boolean, array (with
+ * items, minItems, maxItems) or object (with its own properties, required,
+ * additionalProperties), or a list of those types; enum, minimum, maximum,
+ * minLength, maxLength; arrays and objects nested at most two deep.
  * Returns true, or false with the first problem in why.
  */
 bool tool_schema_supported(json_object *schema, char *why, size_t len);
@@ -601,9 +609,222 @@ void tool_content(struct tool_result *res, json_object *block);
 int mcp_confirm(struct mcp_call *c, json_object *args, const char *action,
                 struct tool_result *res, bool *yes);
 
+/* ---- image.c: decode, crop, scale, enhance, encode screenshots ----------- */
+
+#define IMG_SIDE_MAX 16384		/* widest and tallest picture accepted */
+#define IMG_LLM_EDGE 1568.0		/* mcp.md section 7: longest edge a model sees */
+#define IMG_LLM_PIXELS (1.15 * 1024 * 1024)	/* and its pixel budget */
+#define IMG_ENHANCE_GAIN_MAX 1.3	/* enhance=llm never brightens more than this */
+#define IMG_PNG_LEVEL 1			/* zlib level: fastest; consoles compress well anyway */
+
+/* An 8-bit RGB picture, rows packed; px is owned (img_free). */
+struct img {
+	int w, h;
+	unsigned char *px;
+};
+
+void img_free(struct img *im);
+
+/* The size of a JPEG from its header: 0, or -1 when it is not one this code reads. */
+int img_jpeg_size(const void *data, size_t len, int *w, int *h) MUSTCHECK;
+
+/*
+ * Decodes a JPEG into *out, scaled in the DCT by the smallest of 1/8, 1/4,
+ * 1/2 and 1 that is at least min_scale (1: full size).
+ * Returns 0, or -1 with the reason in why.
+ */
+int img_from_jpeg(const void *data, size_t len, double min_scale, struct img *out, char *why,
+                  size_t wlen) MUSTCHECK;
+
+/* Converts a raw 4-byte-per-pixel frame (RGBx, or BGRx when bgr). 0, or -1 with why. */
+int img_from_raw(const void *data, size_t len, int w, int h, bool bgr, struct img *out,
+                 char *why, size_t wlen) MUSTCHECK;
+
+/* Keeps the w x h rectangle at x, y. Returns 0, or -1 when it is not inside the picture. */
+int img_crop(struct img *im, int x, int y, int w, int h) MUSTCHECK;
+
+/*
+ * Shrinks the picture to w x h by area averaging. Does nothing when that
+ * would enlarge either side or the size is the same.
+ */
+void img_scale(struct img *im, int w, int h);
+
+/*
+ * The sw x sh rectangle at sx, sy shrunk to w x h in one pass (no copy of
+ * the rectangle first). Returns 0, or -1 when the rectangle is not inside
+ * the picture or w x h would enlarge it.
+ */
+int img_scale_rect(struct img *im, int sx, int sy, int sw, int sh, int w, int h) MUSTCHECK;
+
+/*
+ * The mcp.md section 7 factor for a w x h picture: min(1568/w, 1568/h,
+ * sqrt(1.15 MP / (w*h))) when below 1, else 1.
+ */
+double img_llm_scale(int w, int h);
+
+/*
+ * enhance=llm: a bounded levels stretch shared by the channels (increasing,
+ * so the order of values is kept and grey stays below white) and a mild
+ * unsharp mask; image.c says exactly what.
+ */
+void img_enhance(struct img *im);
+
+/* Encodes as JPEG at quality (1-100), or as PNG (RGB, 8 bits), replacing out. 0 or -1. */
+int img_to_jpeg(const struct img *im, int quality, struct buf *out) MUSTCHECK;
+int img_to_png(const struct img *im, struct buf *out) MUSTCHECK;
+
+/* ---- screenshot.c: a device's screen as the caller asked for it ---------- */
+
+enum shot_format { SHOT_JPEG, SHOT_PNG };
+
+/* What get_screenshot and GET .../screenshot may ask for; shot_opts_init() sets defaults. */
+struct shot_opts {
+	long long max_age_ms;
+	enum shot_format format;
+	int max_width;			/* 0: none */
+	bool region;			/* crop to rx, ry, rw, rh (screen pixels) */
+	int rx, ry, rw, rh;
+	bool enhance;			/* enhance=llm */
+};
+
+/* A screenshot: the encoded picture and what it shows. */
+struct shot {
+	struct buf data;		/* JPEG or PNG bytes; buf_free() it */
+	const char *mime;		/* "image/jpeg" or "image/png" */
+	int width, height;		/* of the picture sent */
+	int screen_width, screen_height;	/* of the device's screen */
+	bool passthrough;		/* the device's own JPEG, not re-encoded */
+	uint64_t seq, capture_ns, age_ms;
+};
+
+/* Why no screenshot; each maps to a tool error and an HTTP status. */
+enum shot_status {
+	SHOT_OK,
+	SHOT_BAD_REQUEST,		/* the options do not fit the screen (400) */
+	SHOT_NO_DEVICE,			/* disabled or removed (404) */
+	SHOT_UNAVAILABLE,		/* capture worker or frame store unreachable (503) */
+	SHOT_AUTH,			/* the device refused its credentials (502) */
+	SHOT_UNSUPPORTED,		/* no screenshots for this device kind (501) */
+	SHOT_DEVICE,			/* no frame in time, or a frame that cannot be used (504) */
+};
+
+void shot_opts_init(struct shot_opts *o);
+
+/*
+ * Parses "x,y,width,height" (REST's region parameter) into o. Returns 0, or
+ * -1 with a sentence in why.
+ */
+int shot_parse_region(const char *s, struct shot_opts *o, char *why, size_t len) MUSTCHECK;
+
+/*
+ * The screen of device d as o asks: the latest frame if at most max_age_ms
+ * old, else the next one within 10 s; the device's JPEG as it is when
+ * nothing is asked, otherwise cropped, scaled (max_width, or mcp.md
+ * section 7's rule when neither max_width nor a region is given), enhanced
+ * and encoded, never above about 3.75 MB. Returns SHOT_OK with *out filled
+ * (the caller frees out->data), or why not with a sentence for a person in why.
+ */
+enum shot_status shot_take(const struct device_ref *d, const struct shot_opts *o,
+                           struct shot *out, char *why, size_t len) MUSTCHECK;
+
+/*
+ * The current screen size of device d as its latest frame in shared memory
+ * says, without waiting: 0 with *w and *h, or -1 when no frame is there.
+ */
+int shot_screen_size(const struct device_ref *d, int *w, int *h);
+
+/* ---- devop.c: operations on a device through the capture worker ---------- */
+
+#define DEVOP_TEXT_MAX 16384		/* characters type_text and POST .../text take */
+
+/* How a device operation ended; each maps to a tool error and an HTTP status. */
+enum devop_status {
+	DEVOP_OK,
+	DEVOP_INVALID,		/* the caller's input: change it and call again (400) */
+	DEVOP_GONE,		/* the device was disabled or removed meanwhile (404) */
+	DEVOP_CONFIG,		/* the device's settings are wrong (409) */
+	DEVOP_UNSUPPORTED,	/* this device kind cannot do it (501) */
+	DEVOP_OFFLINE,		/* the device cannot be reached (502) */
+	DEVOP_AUTH,		/* the device refused its credentials (502) */
+	DEVOP_DEVICE,		/* the device's own refusal or an unexpected answer (502) */
+	DEVOP_UNAVAILABLE,	/* the capture worker cannot be reached (503) */
+	DEVOP_TIMEOUT,		/* not done in time (504) */
+	DEVOP_CANCELLED,	/* the MCP call was cancelled between two parts */
+};
+
+/* What an operation gave: a sentence, and the device's JSON result for reads. */
+struct devop_out {
+	enum devop_status status;
+	json_object *result;		/* owned; NULL when the op returns nothing */
+	uint32_t width, height;		/* the screen size the capture worker knows; 0: unknown */
+	char why[640];			/* what was done, or why not and what to do */
+};
+
+/* Releases out->result; out may be reused. Start with a zeroed struct. */
+void devop_out_cleanup(struct devop_out *out);
+
+/*
+ * Between two parts of a long operation (text in chunks): done of total.
+ * Returns 0 to go on, anything else to stop (the call was cancelled).
+ */
+typedef int devop_progress_fn(void *ctx, double done, double total);
+
+/*
+ * The one way to act on a device: sends op (device_id and len are set here;
+ * a zero timeout_ms takes the op's default) with data (a NUL-terminated
+ * text) to the capture worker and waits for the device to have done it,
+ * op->timeout_ms and a margin at most. Returns the status, with out->why a
+ * sentence (offline, authentication, timeout, "kvmgate cannot X on a <kind>
+ * device", or the device's own message) and out->result the JSON a read op
+ * returns.
+ */
+enum devop_status devop_call(const struct device_ref *d, struct ctl_device_op *op,
+                             const char *data, struct devop_out *out);
+
+/*
+ * What the MCP tools and the REST routes call: op kind with its arguments
+ * as JSON, already checked against their declared types (keys: a string or
+ * a list; text, layout; x, y, button, double, amount, direction; action;
+ * image, as). Checks them against the device (coordinates within its
+ * screen when a frame tells its size), splits long text and reports
+ * progress, then devop_call(). out->why says what was done or why not.
+ */
+enum devop_status devop_run(const struct device_ref *d, uint32_t kind, json_object *args,
+                            devop_progress_fn *progress, void *ctx, struct devop_out *out);
+
+/*
+ * A device's health: its session as the capture worker holds it (asking
+ * opens it, as any demand does), the screen size of its latest frame, and
+ * what the device says of itself when its driver can tell. *health is the
+ * caller's. Returns DEVOP_OK, or why not with out->why.
+ */
+enum devop_status devop_health(const struct device_ref *d, json_object **health,
+                               struct devop_out *out);
+
+/* The HTTP status and error code of a status, for REST. */
+int devop_http_status(enum devop_status st);
+const char *devop_code(enum devop_status st);
+
 /* ---- tools_console.c: screens ---------------------------------------------- */
 
 tool_fn tool_get_screenshot;
+
+/* ---- tools_device.c: keyboard, mouse, power, media, health ---------------- */
+
+tool_fn tool_get_device_health;
+tool_fn tool_type_text;
+tool_fn tool_send_keys;
+tool_fn tool_mouse_move;
+tool_fn tool_mouse_click;
+tool_fn tool_mouse_scroll;
+tool_fn tool_reset_hid;
+tool_fn tool_power_action;
+tool_fn tool_get_power_state;
+tool_fn tool_hdmi_reset;
+tool_fn tool_list_isos;
+tool_fn tool_mount_iso;
+tool_fn tool_unmount_iso;
+tool_fn tool_get_mounted_iso;
 
 /* ---- tools_server.c: tools about the gateway itself ---------------------- */
 
@@ -634,7 +855,13 @@ void authcache_session_put(const struct token_identity *who, const struct mcp_se
 
 /* ---- body.c: request bodies checked against a table of fields ------------ */
 
-enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM };
+/*
+ * FIELD_TEXT: a string that may hold line breaks and tabs (typed text);
+ * FIELD_KEYS: a string, or an array of min to max strings, each 1 to 64
+ * characters without control characters.
+ */
+enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM, FIELD_TEXT,
+                  FIELD_KEYS };
 
 struct field {
 	const char *name;
@@ -664,6 +891,26 @@ int h_device_create(struct request *req);
 int h_device_get(struct request *req);
 int h_device_update(struct request *req);
 int h_device_delete(struct request *req);
+
+/* ---- api_console.c: REST screenshot, keys, text, mouse, power, media, health */
+
+extern const struct field keys_fields[];
+extern const struct field text_fields[];
+extern const struct field mouse_fields[];
+extern const struct field power_fields[];
+extern const struct field media_fields[];
+int h_device_screenshot(struct request *req);
+int h_device_keys(struct request *req);
+int h_device_text(struct request *req);
+int h_device_mouse(struct request *req);
+int h_device_power_get(struct request *req);
+int h_device_power(struct request *req);
+int h_device_media_get(struct request *req);
+int h_device_media_mount(struct request *req);
+int h_device_media_unmount(struct request *req);
+int h_device_health(struct request *req);
+int h_device_hid_reset(struct request *req);
+int h_device_hdmi_reset(struct request *req);
 
 /* ---- api_tokens.c: REST API tokens; the clear token shown once ------------ */
 

@@ -45,7 +45,21 @@ static json_object *field_schema(const struct field *f)
 	json_object *s = json_object_new_object(), *items, *e;
 
 	switch (f->type) {
+	case FIELD_KEYS:
+		items = json_object_new_object();
+		json_object_object_add(items, "type", json_object_new_string("string"));
+		json_object_object_add(items, "minLength", json_object_new_int(1));
+		json_object_object_add(items, "maxLength", json_object_new_int(64));
+		e = json_object_new_array();
+		json_object_array_add(e, json_object_new_string("string"));
+		json_object_array_add(e, json_object_new_string("array"));
+		json_object_object_add(s, "type", e);
+		json_object_object_add(s, "items", items);
+		json_object_object_add(s, "minItems", json_object_new_int64(f->min));
+		json_object_object_add(s, "maxItems", json_object_new_int64(f->max));
+		break;
 	case FIELD_STRING:
+	case FIELD_TEXT:
 		json_object_object_add(s, "type", json_object_new_string("string"));
 		json_object_object_add(s, "minLength", json_object_new_int64(f->min));
 		json_object_object_add(s, "maxLength", json_object_new_int64(f->max));
@@ -121,9 +135,10 @@ static json_object *operation(const struct route *r)
 {
 	json_object *op = json_object_new_object(), *params = json_object_new_array();
 	json_object *responses = json_object_new_object(), *ok = json_object_new_object();
-	/* An authenticated POST with a body creates something; signing in answers 200. */
+	/* An authenticated POST with a body creates something, unless it acts on a
+	 * device (ROUTE_OP); signing in answers 200. */
 	bool creates = strcmp(r->method, "POST") == 0 && r->body != NULL &&
-	               (r->flags & ROUTE_AUTH);
+	               (r->flags & ROUTE_AUTH) && !(r->flags & ROUTE_OP);
 	const char *p;
 
 	json_object_object_add(op, "summary", json_object_new_string(r->summary));
@@ -161,6 +176,12 @@ static json_object *operation(const struct route *r)
 	}
 	json_object_object_add(ok, "description", json_object_new_string(
 		creates ? "Created" : strcmp(r->method, "DELETE") == 0 ? "Done" : "OK"));
+	if (r->flags & ROUTE_IMAGE) {
+		json_object *content = json_object_new_object();
+		json_object_object_add(content, "image/jpeg", json_object_new_object());
+		json_object_object_add(content, "image/png", json_object_new_object());
+		json_object_object_add(ok, "content", content);
+	}
 	json_object_object_add(responses, creates ? "201"
 	                       : strcmp(r->method, "DELETE") == 0 ? "204" : "200", ok);
 	json_object_object_add(responses, "default", ref("#/components/responses/Error"));
@@ -217,8 +238,10 @@ static json_object *components(void)
 		"{\"error\":{\"code\",\"message\",\"request_id\"}}: 400 bad input, 401 no valid token "
 		"or session, 403 the role or token scope lacks the route's action (or a session's "
 		"change lacks its CSRF token: code csrf), 404 not found (another "
-		"organisation's ids included), 405, 409 conflict, 503 the database or the audit "
-		"log unavailable (nothing was done)"));
+		"organisation's ids included), 405, 409 conflict, 501 unsupported (this device "
+		"kind cannot do it), 502 device_offline, device_auth_failed or device_error, 503 "
+		"the database, the capture worker or the audit log unavailable (nothing was done), "
+		"504 device_timeout"));
 	json_object_object_add(err, "content", content);
 	json_object_object_add(responses, "Error", err);
 	json_object_object_add(c, "responses", responses);

@@ -24,11 +24,16 @@ static const char *const audit_params[] = {
 };
 
 static const char *const token_list_params[] = { "user", NULL };
+static const char *const screenshot_params[] = {
+	"format", "max_width", "region", "enhance", "max_age_ms", NULL,
+};
 
 /* A REST route: a bearer token or the dashboard's session cookie, audited. */
 #define ROUTE_API (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_COOKIE)
 /* The dashboard's own session: the cookie only. */
 #define ROUTE_WEB (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_COOKIE_ONLY)
+/* Routes about one device that look at it or act on it. */
+#define DEV (ROUTE_API | ROUTE_DEVICE)
 
 static const struct route routes[] = {
 	{ "GET", "/healthz", h_healthz, 0, no_params, AUTHZ_UNSET,
@@ -61,6 +66,35 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/devices/{id}", h_device_delete,
 	  ROUTE_API | ROUTE_DEVICE, no_params, AUTHZ_DEVICES_WRITE,
 	  "remove a device", NULL },
+	{ "GET", "/api/v1/devices/{id}/screenshot", h_device_screenshot, DEV | ROUTE_IMAGE,
+	  screenshot_params, AUTHZ_CONSOLE_READ, "the screen as image/jpeg (the device's own "
+	  "JPEG when nothing else is asked) or image/png (format=png); max_width, "
+	  "region=x,y,width,height, enhance=llm, max_age_ms (default 1000)", NULL },
+	{ "POST", "/api/v1/devices/{id}/keys", h_device_keys, DEV | ROUTE_OP, no_params,
+	  AUTHZ_INPUT_WRITE, "press a key combination, or a list of them in order", keys_fields },
+	{ "POST", "/api/v1/devices/{id}/text", h_device_text, DEV | ROUTE_OP, no_params,
+	  AUTHZ_INPUT_WRITE, "type text (up to 16384 characters)", text_fields },
+	{ "POST", "/api/v1/devices/{id}/mouse", h_device_mouse, DEV | ROUTE_OP, no_params,
+	  AUTHZ_INPUT_WRITE, "move, click or scroll at screen pixels", mouse_fields },
+	{ "GET", "/api/v1/devices/{id}/power", h_device_power_get, DEV, no_params,
+	  AUTHZ_POWER_READ, "the machine's power state as the device reports it", NULL },
+	{ "POST", "/api/v1/devices/{id}/power", h_device_power, DEV | ROUTE_OP, no_params,
+	  AUTHZ_POWER_WRITE, "a power action; off, off_hard, reset, cycle and power_long need "
+	  "\"confirm\": true", power_fields },
+	{ "GET", "/api/v1/devices/{id}/media", h_device_media_get, DEV, no_params,
+	  AUTHZ_MEDIA_READ, "the images stored on the device and what is mounted", NULL },
+	{ "POST", "/api/v1/devices/{id}/media", h_device_media_mount, DEV | ROUTE_OP, no_params,
+	  AUTHZ_MEDIA_WRITE, "mount a stored image as a CD-ROM or a disk", media_fields },
+	{ "DELETE", "/api/v1/devices/{id}/media", h_device_media_unmount, DEV, no_params,
+	  AUTHZ_MEDIA_WRITE, "unmount the virtual media", NULL },
+	{ "POST", "/api/v1/devices/{id}/hid/reset", h_device_hid_reset, DEV | ROUTE_OP, no_params,
+	  AUTHZ_INPUT_WRITE, "reset the virtual keyboard and mouse (stuck keys, a lost USB "
+	  "attachment)", NULL },
+	{ "POST", "/api/v1/devices/{id}/hdmi/reset", h_device_hdmi_reset, DEV | ROUTE_OP, no_params,
+	  AUTHZ_POWER_WRITE, "reset the HDMI capture (a frozen or black picture)", NULL },
+	{ "GET", "/api/v1/devices/{id}/health", h_device_health, DEV, no_params,
+	  AUTHZ_DEVICES_HEALTH, "the device's console session and state (asking opens the "
+	  "session)", NULL },
 	{ "GET", "/api/v1/tokens", h_tokens_list, ROUTE_API, token_list_params,
 	  AUTHZ_TOKENS_READ_OWN, "API tokens: one's own; every member's with tokens.manage_all "
 	  "(filter user); never a hash or a clear token", NULL },

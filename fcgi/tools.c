@@ -160,18 +160,40 @@ static const struct tool builtin[] = {
 		.name = "get_screenshot",
 		.title = "Screenshot",
 		.description =
-			"The current screen of a device as a JPEG image, with its size and capture "
+			"The current screen of a device as an image, with its size and capture "
 			"time. A frame at most max_age_ms old is returned at once; otherwise the "
 			"call waits up to 10 s for the next one. The first call for a device opens "
-			"its video session, which can take a few seconds. Coordinates of later "
-			"mouse actions are pixels of this image.",
+			"its video session, which can take a few seconds. With no other argument "
+			"the device's own JPEG is returned as it is, at full resolution; format "
+			"png, region, max_width or enhance re-encode it, and unless region or "
+			"max_width is given the picture is then scaled to at most 1568 px and "
+			"1.15 megapixels. enhance 'llm' makes console text crisper and darker "
+			"backgrounds darker without turning grey text white. Mouse coordinates "
+			"are pixels of the full screen, not of a scaled or cropped picture: the "
+			"text block gives the screen size.",
 		.input_schema = JSON({
 			"type": "object",
 			"properties": {
 				"device": {"type": "string", "minLength": 1, "maxLength": 100,
 				           "description": "device name or id"},
 				"max_age_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
-				               "description": "accept a frame this old (default 1000)"}
+				               "description": "accept a frame this old (default 1000)"},
+				"format": {"type": "string", "enum": ["jpeg", "png"],
+				           "description": "image format (default jpeg)"},
+				"max_width": {"type": "integer", "minimum": 16, "maximum": 16384,
+				              "description": "scale down to at most this width, keeping the aspect ratio"},
+				"region": {"type": "object",
+				           "description": "only this rectangle of the screen, in screen pixels",
+				           "properties": {
+				               "x": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "y": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+				               "height": {"type": "integer", "minimum": 1, "maximum": 16384}
+				           },
+				           "required": ["x", "y", "width", "height"],
+				           "additionalProperties": false},
+				"enhance": {"type": "string", "enum": ["none", "llm"],
+				            "description": "llm: contrast and sharpening for reading console text (default none)"}
 			},
 			"required": ["device"],
 			"additionalProperties": false
@@ -181,6 +203,359 @@ static const struct tool builtin[] = {
 		.action = AUTHZ_CONSOLE_READ,
 		.device = true,
 		.fn = tool_get_screenshot,
+	},
+	{
+		.name = "get_device_health",
+		.title = "Device health",
+		.description =
+			"Whether a device answers: its console session as the gateway holds it "
+			"(idle, connecting, authenticating, streaming, backing_off, failed), the "
+			"last error and why, failed attempts, firmware, the current screen size, "
+			"and what the device says of itself when its kind can tell. Asking opens "
+			"the device's session when it is idle, as a screenshot would.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_DEVICES_HEALTH,
+		.device = true,
+		.fn = tool_get_device_health,
+	},
+	{
+		.name = "type_text",
+		.title = "Type text",
+		.description =
+			"Types text on a device's keyboard as a person would, character by "
+			"character (newline presses Enter, tab presses Tab). Up to 16384 "
+			"characters; long text is typed in parts, with progress notifications "
+			"when the call has a progressToken. layout is the keyboard layout the "
+			"machine expects (default us). For shortcuts and special keys use "
+			"send_keys.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"text": {"type": "string", "minLength": 1, "maxLength": 16384,
+				         "description": "the text to type"},
+				"layout": {"type": "string", "minLength": 1, "maxLength": 16,
+				           "description": "keyboard layout of the machine (default us)"}
+			},
+			"required": ["device", "text"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_type_text,
+	},
+	{
+		.name = "send_keys",
+		.title = "Press keys",
+		.description =
+			"Presses a key combination on a device, such as \"ctrl+alt+delete\", "
+			"\"enter\", \"F2\" or \"alt+f4\", or a list of them pressed one after the "
+			"other ([\"down\", \"down\", \"enter\"]). Names: letters, digits, enter, "
+			"esc, tab, space, backspace, delete, insert, home, end, pageup, pagedown, "
+			"up, down, left, right, f1-f12, printscreen, pause, capslock, numlock, "
+			"menu; modifiers ctrl, shift, alt, altgr, meta (win, cmd) joined with '+'.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"keys": {"type": ["string", "array"], "minLength": 1, "maxLength": 64,
+				         "minItems": 1, "maxItems": 64,
+				         "items": {"type": "string", "minLength": 1, "maxLength": 64},
+				         "description": "a key combination, or a list of them pressed in order"}
+			},
+			"required": ["device", "keys"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_send_keys,
+	},
+	{
+		.name = "mouse_move",
+		.title = "Move the mouse",
+		.description =
+			"Moves a device's mouse pointer to x, y: pixels of the full screen (as "
+			"get_screenshot reports its size), from 0,0 at the top left.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"}
+			},
+			"required": ["device", "x", "y"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_move,
+	},
+	{
+		.name = "mouse_click",
+		.title = "Click",
+		.description =
+			"Clicks a mouse button on a device at x, y (screen pixels; both or "
+			"neither: without them, where the pointer is). button left (default), "
+			"right or middle; double true for a double click.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"},
+				"button": {"type": "string", "enum": ["left", "right", "middle"],
+				           "description": "default left"},
+				"double": {"type": "boolean", "description": "a double click (default false)"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_click,
+	},
+	{
+		.name = "mouse_scroll",
+		.title = "Scroll",
+		.description =
+			"Turns a device's mouse wheel at x, y (screen pixels): amount steps "
+			"(default 3) in direction down (default) or up.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"x": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the left"},
+				"y": {"type": "integer", "minimum": 0, "maximum": 16383,
+				      "description": "screen pixel from the top"},
+				"amount": {"type": "integer", "minimum": 1, "maximum": 50,
+				           "description": "wheel steps (default 3)"},
+				"direction": {"type": "string", "enum": ["down", "up"],
+				              "description": "default down"}
+			},
+			"required": ["device", "x", "y"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_mouse_scroll,
+	},
+	{
+		.name = "reset_hid",
+		.title = "Reset keyboard and mouse",
+		.description =
+			"Resets a device's virtual keyboard and mouse (releases stuck keys and "
+			"buttons; on some devices re-attaches them to the machine). Use it when "
+			"keys or clicks stop having an effect.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_INPUT_WRITE,
+		.device = true,
+		.fn = tool_reset_hid,
+	},
+	{
+		.name = "power_action",
+		.title = "Power action",
+		.description =
+			"Changes a machine's power through its device: on, off (a clean power-off "
+			"request where the device can), off_hard (cut power), reset, cycle (off "
+			"then on), power_short (a short press of the power button), power_long (a "
+			"long press: forced off). off, off_hard, reset, cycle and power_long lose "
+			"unsaved work and need the user's confirmation: the user is asked when "
+			"the client supports it, otherwise call again with confirm true once the "
+			"user agreed. Check get_power_state first.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"action": {"type": "string",
+				           "enum": ["on", "off", "off_hard", "reset", "cycle",
+				                    "power_short", "power_long"]},
+				"confirm": {"type": "boolean",
+				            "description": "true once the user confirmed a destructive action"}
+			},
+			"required": ["device", "action"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = true, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_POWER_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_power_action,
+	},
+	{
+		.name = "get_power_state",
+		.title = "Power state",
+		.description =
+			"Whether a machine is on, as its device reports it (power and LEDs where "
+			"the device has them).",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_POWER_READ,
+		.device = true,
+		.fn = tool_get_power_state,
+	},
+	{
+		.name = "hdmi_reset",
+		.title = "Reset HDMI capture",
+		.description =
+			"Resets a device's HDMI capture when its picture is frozen, black or "
+			"garbled; the machine itself is not touched. The picture takes a few "
+			"seconds to come back.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_POWER_WRITE,
+		.device = true,
+		.fn = tool_hdmi_reset,
+	},
+	{
+		.name = "list_isos",
+		.title = "List images",
+		.description =
+			"The installer images (ISO, IMG) stored on a device that mount_iso can "
+			"mount, by name.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_READ,
+		.device = true,
+		.fn = tool_list_isos,
+	},
+	{
+		.name = "mount_iso",
+		.title = "Mount an image",
+		.description =
+			"Mounts an image stored on a device (a name list_isos gives) as the "
+			"machine's virtual CD-ROM (as cdrom, default) or USB disk (as disk). The "
+			"machine may boot from it, so the user must confirm: they are asked when "
+			"the client supports it, otherwise call again with confirm true once the "
+			"user agreed. An image already mounted is replaced.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"image": {"type": "string", "minLength": 1, "maxLength": 255,
+				          "description": "image name as list_isos shows it"},
+				"as": {"type": "string", "enum": ["cdrom", "disk"],
+				       "description": "default cdrom"},
+				"confirm": {"type": "boolean",
+				            "description": "true once the user confirmed"}
+			},
+			"required": ["device", "image"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = true, .idempotent = false,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_WRITE,
+		.streams = true,
+		.device = true,
+		.fn = tool_mount_iso,
+	},
+	{
+		.name = "unmount_iso",
+		.title = "Unmount the image",
+		.description = "Unmounts a device's virtual media; nothing happens when none is mounted.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = false, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_WRITE,
+		.device = true,
+		.fn = tool_unmount_iso,
+	},
+	{
+		.name = "get_mounted_iso",
+		.title = "Mounted image",
+		.description = "Which image a device has mounted, if any, and whether as a CD-ROM.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_MEDIA_READ,
+		.device = true,
+		.fn = tool_get_mounted_iso,
 	},
 };
 
@@ -300,17 +675,22 @@ static const struct {
 } types[] = {
 	{ "string", "a string" }, { "integer", "an integer" },
 	{ "number", "a number" }, { "boolean", "true or false" },
+	{ "array", "an array" }, { "object", "an object" },
 };
 
-/* Keywords the subset understands, at the top and for a property. */
+/* Keywords the subset understands, at the top (or of a nested object) and for a property. */
 static const char *const top_keywords[] = {
 	"type", "properties", "required", "additionalProperties", "$schema", "title",
 	"description",
 };
 static const char *const prop_keywords[] = {
 	"type", "enum", "minimum", "maximum", "minLength", "maxLength", "title",
-	"description", "default",
+	"description", "default", "items", "minItems", "maxItems", "properties", "required",
+	"additionalProperties",
 };
+
+/* How deep objects and arrays may nest in a schema. */
+#define SCHEMA_DEPTH_MAX 2
 
 static bool in_list(const char *s, const char *const *list, size_t n)
 {
@@ -356,6 +736,10 @@ static bool has_type(json_object *v, const char *type)
 		return json_object_is_type(v, json_type_boolean);
 	if (strcmp(type, "number") == 0)
 		return is_number(v);
+	if (strcmp(type, "array") == 0)
+		return json_object_is_type(v, json_type_array);
+	if (strcmp(type, "object") == 0)
+		return json_object_is_type(v, json_type_object);
 	if (strcmp(type, "integer") == 0) {
 		double d = json_object_get_double(v);
 		/* JSON Schema counts 3.0 as an integer; json-c parses it as a double.
@@ -363,6 +747,25 @@ static bool has_type(json_object *v, const char *type)
 		return json_object_is_type(v, json_type_int) ||
 		       (json_object_is_type(v, json_type_double) && d > -9007199254740992.0 &&
 		        d < 9007199254740992.0 && d == (double)(int64_t)d);
+	}
+	return false;
+}
+
+/*
+ * Whether v is of the property's type ("type": a name or a list of names);
+ * when not, *phrase is what it should have been ("a string or an array").
+ */
+static bool type_matches(json_object *type, json_object *v, struct buf *phrase)
+{
+	if (json_object_is_type(type, json_type_string)) {
+		buf_puts(phrase, type_phrase(json_object_get_string(type)));
+		return has_type(v, json_object_get_string(type));
+	}
+	for (size_t i = 0; i < json_object_array_length(type); i++) {
+		const char *t = json_object_get_string(json_object_array_get_idx(type, i));
+		if (has_type(v, t))
+			return true;
+		buf_printf(phrase, "%s%s", i ? " or " : "", type_phrase(t));
 	}
 	return false;
 }
@@ -398,20 +801,26 @@ static void join_values(json_object *arr, struct buf *b)
 	}
 }
 
-/* Checks one argument against its property schema. */
+static int check_object(json_object *schema, json_object *args, const char *prefix,
+                        char *why, size_t len);
+
+/* Checks one argument (named key: "region.x", "keys[2]") against its property schema. */
 static int check_value(const char *key, json_object *prop, json_object *v,
                        char *why, size_t len)
 {
 	json_object *kw;
-	const char *type = NULL;
 	double bound;
 
-	if (json_object_object_get_ex(prop, "type", &kw))
-		type = json_object_get_string(kw);
-	if (type != NULL && !has_type(v, type)) {
-		snprintf(why, len, "Argument '%.64s' must be %s, not %s.", key, type_phrase(type),
-		         value_phrase(v));
-		return -1;
+	if (json_object_object_get_ex(prop, "type", &kw)) {
+		struct buf want = BUF_INIT;
+		bool ok = type_matches(kw, v, &want);
+
+		if (!ok)
+			snprintf(why, len, "Argument '%.64s' must be %s, not %s.", key, want.data,
+			         value_phrase(v));
+		buf_free(&want);
+		if (!ok)
+			return -1;
 	}
 	if (json_object_object_get_ex(prop, "enum", &kw)) {
 		struct buf b = BUF_INIT;
@@ -447,30 +856,54 @@ static int check_value(const char *key, json_object *prop, json_object *v,
 		         bound, bound == 1 ? "" : "s");
 		return -1;
 	}
+	if (json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+
+		if (number_keyword(prop, "minItems", &bound) && (double)n < bound) {
+			snprintf(why, len, "Argument '%.64s' must have at least %g item%s.", key, bound,
+			         bound == 1 ? "" : "s");
+			return -1;
+		}
+		if (number_keyword(prop, "maxItems", &bound) && (double)n > bound) {
+			snprintf(why, len, "Argument '%.64s' must have at most %g items.", key, bound);
+			return -1;
+		}
+		if (json_object_object_get_ex(prop, "items", &kw)) {
+			for (size_t i = 0; i < n; i++) {
+				char name[96];
+				snprintf(name, sizeof name, "%.64s[%zu]", key, i);
+				if (check_value(name, kw, json_object_array_get_idx(v, i), why, len) < 0)
+					return -1;
+			}
+		}
+	}
+	if (json_object_is_type(v, json_type_object))
+		return check_object(prop, v, key, why, len);
 	return 0;
 }
 
-int tool_check_args(json_object *schema, json_object *args, char *why, size_t len)
+/* Checks an object against an object schema; prefix names it in messages ("" at the top). */
+static int check_object(json_object *schema, json_object *args, const char *prefix,
+                        char *why, size_t len)
 {
 	json_object *props = NULL, *required, *extra, *prop;
+	char name[160];
 
-	if (!json_object_is_type(args, json_type_object)) {
-		snprintf(why, len, "The arguments must be a JSON object, not %s.", value_phrase(args));
-		return -1;
-	}
 	json_object_object_get_ex(schema, "properties", &props);
 	if (json_object_object_get_ex(schema, "required", &required)) {
 		for (size_t i = 0; i < json_object_array_length(required); i++) {
-			const char *name = json_object_get_string(json_object_array_get_idx(required, i));
-			if (!json_object_object_get_ex(args, name, NULL)) {
-				snprintf(why, len, "Missing required argument '%s'.", name);
+			const char *r = json_object_get_string(json_object_array_get_idx(required, i));
+			if (!json_object_object_get_ex(args, r, NULL)) {
+				snprintf(why, len, "Missing required argument '%s%s%s'.", prefix,
+				         *prefix ? "." : "", r);
 				return -1;
 			}
 		}
 	}
 	json_object_object_foreach(args, key, value) {
+		snprintf(name, sizeof name, "%.64s%s%.64s", prefix, *prefix ? "." : "", key);
 		if (props != NULL && json_object_object_get_ex(props, key, &prop)) {
-			if (check_value(key, prop, value, why, len) < 0)
+			if (check_value(name, prop, value, why, len) < 0)
 				return -1;
 			continue;
 		}
@@ -478,14 +911,18 @@ int tool_check_args(json_object *schema, json_object *args, char *why, size_t le
 		    json_object_is_type(extra, json_type_boolean) && !json_object_get_boolean(extra)) {
 			struct buf b = BUF_INIT;
 			if (props != NULL) {
-				json_object_object_foreach(props, name, unused) {
+				json_object_object_foreach(props, pname, unused) {
 					(void)unused;
-					buf_printf(&b, "%s%s", b.len ? ", " : "", name);
+					buf_printf(&b, "%s%s", b.len ? ", " : "", pname);
 				}
 			}
-			snprintf(why, len, "Unknown argument '%.64s'; %s%s.", key,
-			         b.len ? "this tool accepts: " : "this tool takes no arguments",
-			         b.len ? b.data : "");
+			if (*prefix)
+				snprintf(why, len, "Unknown argument '%.64s'; '%.64s' takes: %s.", name,
+				         prefix, b.len ? b.data : "nothing");
+			else
+				snprintf(why, len, "Unknown argument '%.64s'; %s%s.", key,
+				         b.len ? "this tool accepts: " : "this tool takes no arguments",
+				         b.len ? b.data : "");
 			buf_free(&b);
 			return -1;
 		}
@@ -493,24 +930,61 @@ int tool_check_args(json_object *schema, json_object *args, char *why, size_t le
 	return 0;
 }
 
+int tool_check_args(json_object *schema, json_object *args, char *why, size_t len)
+{
+	if (!json_object_is_type(args, json_type_object)) {
+		snprintf(why, len, "The arguments must be a JSON object, not %s.", value_phrase(args));
+		return -1;
+	}
+	return check_object(schema, args, "", why, len);
+}
+
+static bool object_supported(const char *name, json_object *schema, int depth, char *why,
+                             size_t len);
+
+/* Whether one type name (or list of them) is of the subset; *has_array and *has_object say which. */
+static bool type_supported(const char *name, json_object *t, bool *has_array, bool *has_object,
+                           char *why, size_t len)
+{
+	size_t n = json_object_is_type(t, json_type_array) ? json_object_array_length(t) : 1;
+
+	if (!json_object_is_type(t, json_type_string) &&
+	    (!json_object_is_type(t, json_type_array) || n == 0)) {
+		snprintf(why, len, "property '%s': type must be a name or a non-empty list of names",
+		         name);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_is_type(t, json_type_array)
+			? json_object_array_get_idx(t, i) : t;
+		bool known = false;
+
+		for (size_t j = 0; j < ARRAY_LEN(types) && json_object_is_type(e, json_type_string); j++)
+			known |= strcmp(types[j].name, json_object_get_string(e)) == 0;
+		if (!known) {
+			snprintf(why, len, "property '%s' has unsupported type '%s'", name,
+			         json_object_get_string(e));
+			return false;
+		}
+		*has_array |= strcmp(json_object_get_string(e), "array") == 0;
+		*has_object |= strcmp(json_object_get_string(e), "object") == 0;
+	}
+	return true;
+}
+
 /* Whether one property schema stays inside the subset. */
-static bool prop_supported(const char *name, json_object *prop, char *why, size_t len)
+static bool prop_supported(const char *name, json_object *prop, int depth, char *why, size_t len)
 {
 	json_object *t, *e;
-	bool known = false;
+	bool has_array = false, has_object = false;
 
 	if (!json_object_is_type(prop, json_type_object) ||
 	    !json_object_object_get_ex(prop, "type", &t)) {
 		snprintf(why, len, "property '%s' has no type", name);
 		return false;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(types); i++)
-		known |= strcmp(types[i].name, json_object_get_string(t)) == 0;
-	if (!known) {
-		snprintf(why, len, "property '%s' has unsupported type '%s'", name,
-		         json_object_get_string(t));
+	if (!type_supported(name, t, &has_array, &has_object, why, len))
 		return false;
-	}
 	json_object_object_foreach(prop, k, unused) {
 		(void)unused;
 		if (!in_list(k, prop_keywords, ARRAY_LEN(prop_keywords))) {
@@ -523,12 +997,72 @@ static bool prop_supported(const char *name, json_object *prop, char *why, size_
 		snprintf(why, len, "property '%s': enum must be a non-empty array", name);
 		return false;
 	}
+	if (has_array || has_object) {
+		if (depth >= SCHEMA_DEPTH_MAX) {
+			snprintf(why, len, "property '%s' nests too deep", name);
+			return false;
+		}
+	}
+	/* An array says what its items are, and only an array does. */
+	if (has_array != json_object_object_get_ex(prop, "items", &e)) {
+		snprintf(why, len, "property '%s': items %s", name,
+		         has_array ? "is required for an array" : "is only for arrays");
+		return false;
+	}
+	if (has_array && !prop_supported(name, e, depth + 1, why, len))
+		return false;
+	if (!has_object && (json_object_object_get_ex(prop, "properties", NULL) ||
+	                    json_object_object_get_ex(prop, "required", NULL) ||
+	                    json_object_object_get_ex(prop, "additionalProperties", NULL))) {
+		snprintf(why, len, "property '%s': properties are only for objects", name);
+		return false;
+	}
+	if (has_object)
+		return object_supported(name, prop, depth + 1, why, len);
+	return true;
+}
+
+/* Whether an object schema's properties, required and additionalProperties are of the subset. */
+static bool object_supported(const char *name, json_object *schema, int depth, char *why,
+                             size_t len)
+{
+	json_object *v, *props = NULL;
+
+	if (json_object_object_get_ex(schema, "additionalProperties", &v) &&
+	    !json_object_is_type(v, json_type_boolean)) {
+		snprintf(why, len, "%s%sadditionalProperties must be a boolean", name, *name ? ": " : "");
+		return false;
+	}
+	if (json_object_object_get_ex(schema, "properties", &props)) {
+		if (!json_object_is_type(props, json_type_object)) {
+			snprintf(why, len, "%s%sproperties must be an object", name, *name ? ": " : "");
+			return false;
+		}
+		json_object_object_foreach(props, pname, prop)
+			if (!prop_supported(pname, prop, depth, why, len))
+				return false;
+	}
+	if (json_object_object_get_ex(schema, "required", &v)) {
+		if (!json_object_is_type(v, json_type_array)) {
+			snprintf(why, len, "%s%srequired must be an array", name, *name ? ": " : "");
+			return false;
+		}
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			json_object *n = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(n, json_type_string) || props == NULL ||
+			    !json_object_object_get_ex(props, json_object_get_string(n), NULL)) {
+				snprintf(why, len, "%s%srequired names an undeclared property", name,
+				         *name ? ": " : "");
+				return false;
+			}
+		}
+	}
 	return true;
 }
 
 bool tool_schema_supported(json_object *schema, char *why, size_t len)
 {
-	json_object *v, *props = NULL;
+	json_object *v;
 
 	if (!json_object_is_type(schema, json_type_object) ||
 	    !json_object_object_get_ex(schema, "type", &v) ||
@@ -543,35 +1077,7 @@ bool tool_schema_supported(json_object *schema, char *why, size_t len)
 			return false;
 		}
 	}
-	if (json_object_object_get_ex(schema, "additionalProperties", &v) &&
-	    !json_object_is_type(v, json_type_boolean)) {
-		snprintf(why, len, "additionalProperties must be a boolean");
-		return false;
-	}
-	if (json_object_object_get_ex(schema, "properties", &props)) {
-		if (!json_object_is_type(props, json_type_object)) {
-			snprintf(why, len, "properties must be an object");
-			return false;
-		}
-		json_object_object_foreach(props, name, prop)
-			if (!prop_supported(name, prop, why, len))
-				return false;
-	}
-	if (json_object_object_get_ex(schema, "required", &v)) {
-		if (!json_object_is_type(v, json_type_array)) {
-			snprintf(why, len, "required must be an array");
-			return false;
-		}
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			json_object *n = json_object_array_get_idx(v, i);
-			if (!json_object_is_type(n, json_type_string) || props == NULL ||
-			    !json_object_object_get_ex(props, json_object_get_string(n), NULL)) {
-				snprintf(why, len, "required names an undeclared property");
-				return false;
-			}
-		}
-	}
-	return true;
+	return object_supported("", schema, 0, why, len);
 }
 
 /* ---- tools/list and tools/call ------------------------------------------- */

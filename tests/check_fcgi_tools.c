@@ -22,6 +22,16 @@ static const char test_schema[] =
 	"\"kind\":{\"type\":\"string\",\"enum\":[\"a\",\"b\"]}},"
 	"\"required\":[\"name\"],\"additionalProperties\":false}";
 
+/* Arrays, lists of types and nested objects. */
+static const char nested_schema[] =
+	"{\"type\":\"object\",\"properties\":{"
+	"\"keys\":{\"type\":[\"string\",\"array\"],\"minLength\":1,\"minItems\":1,"
+	"\"maxItems\":2,\"items\":{\"type\":\"string\",\"maxLength\":3}},"
+	"\"region\":{\"type\":\"object\",\"properties\":{"
+	"\"x\":{\"type\":\"integer\",\"minimum\":0},\"w\":{\"type\":\"integer\"}},"
+	"\"required\":[\"x\"],\"additionalProperties\":false}},"
+	"\"additionalProperties\":false}";
+
 /* The same without additionalProperties: unknown arguments pass. */
 static const char open_schema[] =
 	"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}";
@@ -57,6 +67,19 @@ static const struct {
 	{ test_schema, "{\"name\":\"toolong\"}", "'name' must be at most 5 characters" },
 	{ test_schema, "{\"name\":\"\"}", "'name' must be at least 1 character" },
 	{ test_schema, "[]", "must be a JSON object" },
+	{ nested_schema, "{\"keys\":\"abc\"}", NULL },
+	{ nested_schema, "{\"keys\":[\"a\",\"bc\"]}", NULL },
+	{ nested_schema, "{\"region\":{\"x\":0,\"w\":5}}", NULL },
+	{ nested_schema, "{\"keys\":1}", "'keys' must be a string or an array, not an integer" },
+	{ nested_schema, "{\"keys\":\"\"}", "'keys' must be at least 1 character" },
+	{ nested_schema, "{\"keys\":[]}", "'keys' must have at least 1 item" },
+	{ nested_schema, "{\"keys\":[\"a\",\"b\",\"c\"]}", "'keys' must have at most 2 items" },
+	{ nested_schema, "{\"keys\":[\"a\",7]}", "'keys[1]' must be a string" },
+	{ nested_schema, "{\"keys\":[\"abcd\"]}", "'keys[0]' must be at most 3 characters" },
+	{ nested_schema, "{\"region\":[]}", "'region' must be an object" },
+	{ nested_schema, "{\"region\":{}}", "Missing required argument 'region.x'" },
+	{ nested_schema, "{\"region\":{\"x\":-1}}", "'region.x' must be at least 0" },
+	{ nested_schema, "{\"region\":{\"x\":1,\"y\":2}}", "Unknown argument 'region.y'" },
 	{ open_schema, "{\"n\":1,\"other\":\"x\"}", NULL },
 	{ open_schema, "{\"n\":\"1\"}", "'n' must be an integer" },
 };
@@ -95,6 +118,13 @@ static const char *const unsupported[] = {
 	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"enum\":[]}}}",
 	"{\"type\":\"object\",\"required\":[\"a\"]}",
 	"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"items\":{\"type\":\"string\"}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":{}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}}}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"required\":[\"b\"]}}}",
+	"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"required\":[]}}}",
 };
 
 START_TEST(test_unsupported_schema)
@@ -181,16 +211,21 @@ START_TEST(test_list_scopes_and_cursor)
 	struct request req;
 	struct mcp_call c;
 	json_object *r, *tools, *t0, *v;
+	int nwrite = 0;
 	const char *bad[] = {
 		"{\"cursor\":\"\"}", "{\"cursor\":\"tools:0\"}", "{\"cursor\":\"tools:99\"}",
 		"{\"cursor\":\"tools:-1\"}", "{\"cursor\":\"x\"}", "{\"cursor\":1}",
 		"{\"cursor\":\"tools:1x\"}",
 	};
 
+	for (int i = 0; i < tool_count(); i++)
+		nwrite += authz_rule(tool_at(i)->action)->scope == AUTHZ_SCOPE_WRITE;
+	ck_assert_int_gt(nwrite, 0);
 	call_as(&req, &c, true, false);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
 	ck_assert(json_object_object_get_ex(r, "tools", &tools));
-	ck_assert_int_eq((int)json_object_array_length(tools), tool_count());
+	/* A read-only token is not shown the write tools. */
+	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - nwrite);
 	ck_assert(!json_object_object_get_ex(r, "nextCursor", NULL));
 	t0 = json_object_array_get_idx(tools, 0);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(t0, "name")),
@@ -207,7 +242,7 @@ START_TEST(test_list_scopes_and_cursor)
 
 	ck_assert_int_eq(list(&c, "{\"cursor\":\"tools:1\"}", &r), RPC_OK);
 	tools = json_object_object_get(r, "tools");
-	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - 1);
+	ck_assert_int_eq((int)json_object_array_length(tools), tool_count() - nwrite - 1);
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(
 		json_object_array_get_idx(tools, 0), "name")), tool_at(1)->name);
 	json_object_put(r);
@@ -219,10 +254,16 @@ START_TEST(test_list_scopes_and_cursor)
 		ck_assert_ptr_null(r);
 	}
 
-	/* A token without the read scope sees none of the read tools. */
+	/* A token without the read scope sees none of the read tools: only the writes. */
 	call_as(&req, &c, false, true);
 	ck_assert_int_eq(list(&c, NULL, &r), RPC_OK);
-	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(r, "tools")), 0);
+	tools = json_object_object_get(r, "tools");
+	ck_assert_int_eq((int)json_object_array_length(tools), nwrite);
+	for (size_t i = 0; i < json_object_array_length(tools); i++) {
+		json_object *meta = json_object_object_get(json_object_array_get_idx(tools, i), "_meta");
+		const char *a = json_object_get_string(json_object_object_get(meta, "kvmgate/action"));
+		ck_assert_msg(strstr(a, ".write") != NULL, "%s listed to a write-only token", a);
+	}
 	json_object_put(r);
 }
 END_TEST

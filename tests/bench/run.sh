@@ -64,7 +64,7 @@ audited_calls() {
   echo "$out $((n1 - n0)) $(KVMGATE_VAR_DIR=$s_var "$KVMGATE_BIN_DIR/kvmgate" audit verify >/dev/null && echo intact || echo BROKEN)"
 }
 
-if [ "${BENCH_ONLY:-}" != audited ]; then
+if [ -z "${BENCH_ONLY:-}" ]; then
 printf '%-34s %8s %10s %9s %9s\n' route workers "req/s" "p50 ms" "p99 ms"
 declare -A rps
 for w in 16 1; do
@@ -91,6 +91,58 @@ for name in "/metrics (no I/O)" "/api/v1/me (token lookup in PG)" "/healthz (PG 
 done
 echo "($(nproc) cores, wrk -t2 -c$conns -d${duration}s, keep-alive to nginx, FastCGI over a unix socket)"
 
+fi
+
+# Screenshots: warm get_screenshot over MCP through nginx on the NanoKVM
+# simulator's 1920x1080 JPEG, passed through and with crop + scale + enhance;
+# then the cold first screenshot of a device whose session is not open.
+if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = screenshot ]; then
+sim_bin=$top/build/release/tests/sim-nanokvm
+sim_port=$(free_port)
+"$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
+for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
+WORKERS=16 new_stack s >/dev/null
+add_sim() {
+  curl -s "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$sim_port\",\"username\":\"admin\",\"password\":\"admin\"}" >/dev/null
+}
+# shot_call ARGS: one get_screenshot on a fresh session; prints seconds and the image's size.
+shot_call() {
+  local sid
+  sid=$(curl -s -D - -o /dev/null "$s_url/mcp" -H "Authorization: Bearer $s_token" \
+          -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+          -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' |
+        tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" { print $2 }')
+  curl -s -o /tmp/kvmgate-bench-shot.$$ -w '%{time_total}' "$s_url/mcp" -H "Authorization: Bearer $s_token" \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"get_screenshot\",\"arguments\":$1}}"
+  echo " $(jq -r '.result.content[0].text' /tmp/kvmgate-bench-shot.$$ | cut -d' ' -f2-3)"
+  rm -f /tmp/kvmgate-bench-shot.$$
+}
+add_sim cold-1
+read -r cold what < <(shot_call '{"device":"cold-1"}')
+echo
+echo "get_screenshot over MCP via nginx, NanoKVM simulator 1920x1080 JPEG, 16 workers:"
+printf '  %-44s %8s ms  (%s; login and first frame of the simulator, delays as on the device)\n' \
+  "cold: first screenshot, session not open" "$(awk -v t="$cold" 'BEGIN { printf "%.0f", t * 1000 }')" "$what"
+printf '  %-44s %8s %9s %9s\n' "warm (max_age_ms 60000: the frame in memory)" "calls/s" "p50 ms" "p99 ms"
+for c in 1 8; do
+  for variant in 'passthrough|{"device":"cold-1","max_age_ms":60000}' \
+                 'crop + scale + enhance|{"device":"cold-1","max_age_ms":60000,"region":{"x":0,"y":0,"width":1600,"height":900},"max_width":1024,"enhance":"llm"}' \
+                 'PNG, section 7 scale|{"device":"cold-1","max_age_ms":60000,"format":"png"}'; do
+    IFS='|' read -r name args <<<"$variant"
+    read -r r p50 p99 < <(conns=$c measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_screenshot\",\"arguments\":$args}}")")
+    printf '  %-44s %8s %9s %9s\n' "$name, $c client$([ "$c" = 1 ] || echo s)" "$r" "$p50" "$p99"
+  done
+done
+read -r t what < <(shot_call '{"device":"cold-1","max_age_ms":60000}')
+printf '  %-44s %s\n' "one passthrough answer" "$what"
+stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
+kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null
+[ "${BENCH_ONLY:-}" != screenshot ] || exit 0
 fi
 
 # Audited tool calls: every list_devices call appends its event to the chain

@@ -160,6 +160,21 @@ check "status: streaming, the server's RFB version and desktop name as firmware"
 cli op "$a" move 500 300 >/dev/null
 check "typing: a random word and every shifted symbol arrive exactly" typed_ok a "$a" "$text"
 
+# The same through MCP: type_text, send_keys, and a click outside the screen.
+f="$work/a.typed"
+n0=$(wc -l <"$f")
+# (type_text may answer as an event stream; a client that accepts only JSON gets JSON.)
+accept=application/json tool type_text "{\"device\":\"vnc-a\",\"text\":\"mcp $word ~!@#\"}"
+check "MCP type_text: done" [ "$(jqr .result.isError)" = false ]
+[ "$(jqr .result.isError)" = false ] || diag "type_text: $status $body"
+tool send_keys '{"device":"vnc-a","keys":["enter"]}'
+check "MCP send_keys enter: done" [ "$(jqr .result.isError)" = false ]
+for _ in $(seq 1 50); do [ "$(wc -l <"$f")" -gt "$n0" ] && break; sleep 0.1; done
+check "and the xterm got exactly that line" [ "$(tail -n 1 "$f")" = "mcp $word ~!@#" ]
+tool mouse_click '{"device":"vnc-a","x":2000,"y":10}'
+check "MCP mouse_click outside the screen: an error naming the screen size" \
+  bash -c "[ '$(jqr .result.isError)' = true ] && grep -q '1024x768' <<<'$(jqr '.result.content[0].text')'"
+
 for enc in raw copyrect hextile zrle tight; do
   id=$(add "vnc-a-$enc" "vnc://127.0.0.1:$a_port?encodings=$enc$([ $enc = copyrect ] && echo ,raw)")
   shot "vnc-a-$enc" "$work/a-$enc.jpg"
