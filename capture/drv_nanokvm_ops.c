@@ -22,7 +22,8 @@
  * Device refusals (HTTP 200 with a negative code) end the operation with
  * SE_PROTOCOL and the device's own message; 401/403 are SE_AUTH, a route
  * the firmware lacks (404) SE_UNSUPPORTED, transport failures SE_OFFLINE or
- * SE_TIMEOUT.
+ * SE_TIMEOUT; arguments the device cannot take (a key name, a character, a
+ * point off the screen) SE_INVALID, before anything reaches the device.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -348,7 +349,7 @@ static void op_keys(struct nk *k)
 			continue;
 		if (keys_parse(line, &ks, why, sizeof why) < 0) {
 			free(copy);
-			op_fail(k, SE_UNSUPPORTED, "%s", why);
+			op_fail(k, SE_INVALID, "%s", why);
 			return;
 		}
 		if (nanokvm_kbd_msg(k->ver, ks.mods, ks.usage, m, sizeof m, &bin) == 0) {
@@ -362,7 +363,7 @@ static void op_keys(struct nk *k)
 	}
 	free(copy);
 	if (k->n == 0) {
-		op_fail(k, SE_UNSUPPORTED, "no keys given");
+		op_fail(k, SE_INVALID, "no keys given");
 		return;
 	}
 	op_when_hid(k, true, keys_press);
@@ -429,7 +430,7 @@ static void op_text(struct nk *k)
 	char why[160];
 
 	if (nanokvm_langue(k->op->req.arg, k->ver, &langue, why, sizeof why) < 0) {
-		op_fail(k, SE_UNSUPPORTED, "%s", why);
+		op_fail(k, SE_INVALID, "%s", why);
 		return;
 	}
 	us = langue[0] == '\0';
@@ -446,7 +447,7 @@ static void op_text(struct nk *k)
 		/* What paste cannot type it skips silently (§7): refuse it here instead. */
 		if (us ? keys_for_char(cp, "us", &ks) < 0 : (cp < 0x20 && cp != '\n' && cp != '\t') ||
 		     (cp > 0xff && cp != 0x20ac)) {
-			op_fail(k, SE_UNSUPPORTED, "character U+%04X (\"%.*s\") at byte %zu cannot be typed "
+			op_fail(k, SE_INVALID, "character U+%04X (\"%.*s\") at byte %zu cannot be typed "
 			        "with the %s layout; nothing was typed", cp, (int)(i - at), t + at, at,
 			        us ? "US" : langue);
 			return;
@@ -456,7 +457,7 @@ static void op_text(struct nk *k)
 		k->n++;
 	}
 	if (k->n == 0) {
-		op_fail(k, SE_UNSUPPORTED, "no text given");
+		op_fail(k, SE_INVALID, "no text given");
 		return;
 	}
 	k->phase = 0;
@@ -494,7 +495,7 @@ static int op_position(struct nk *k, bool may_keep)
 		return -1;
 	}
 	if (x < 0 || y < 0 || (uint32_t)x >= k->s->width || (uint32_t)y >= k->s->height) {
-		op_fail(k, SE_UNSUPPORTED, "point (%d, %d) is outside the %ux%u screen", x, y,
+		op_fail(k, SE_INVALID, "point (%d, %d) is outside the %ux%u screen", x, y,
 		        k->s->width, k->s->height);
 		return -1;
 	}
@@ -550,11 +551,11 @@ static void click_step(struct nk *k)
 static void op_click(struct nk *k)
 {
 	if (k->op->req.count < 0 || k->op->req.count > 2) {
-		op_fail(k, SE_UNSUPPORTED, "count %d: a click is single (1) or double (2)", k->op->req.count);
+		op_fail(k, SE_INVALID, "count %d: a click is single (1) or double (2)", k->op->req.count);
 		return;
 	}
 	if (k->op->req.button > BUTTON_MIDDLE) {
-		op_fail(k, SE_UNSUPPORTED, "button %u: left (1), right (2) or middle (3)", k->op->req.button);
+		op_fail(k, SE_INVALID, "button %u: left (1), right (2) or middle (3)", k->op->req.button);
 		return;
 	}
 	if (op_position(k, true) < 0)
@@ -587,7 +588,7 @@ static void scroll_step(struct nk *k)
 static void op_scroll(struct nk *k)
 {
 	if (k->op->req.count == 0 || k->op->req.count > SCROLL_MAX || k->op->req.count < -SCROLL_MAX) {
-		op_fail(k, SE_UNSUPPORTED, "count %d: 1 to %d wheel steps, negative for up",
+		op_fail(k, SE_INVALID, "count %d: 1 to %d wheel steps, negative for up",
 		        k->op->req.count, SCROLL_MAX);
 		return;
 	}
@@ -759,7 +760,7 @@ static void op_power(struct nk *k)
 	const struct power_plan *p = plan_of(k->op->req.arg);
 
 	if (p == NULL) {
-		op_fail(k, SE_UNSUPPORTED, "power action \"%.32s\": on, off, off_hard, reset, cycle, "
+		op_fail(k, SE_INVALID, "power action \"%.32s\": on, off, off_hard, reset, cycle, "
 		        "power_short or power_long", k->op->req.arg);
 		return;
 	}
@@ -927,7 +928,7 @@ static void op_iso_mount(struct nk *k)
 	json_object *o;
 
 	if (name[0] == '\0' || strstr(name, "..") != NULL || strchr(name, '\n') != NULL) {
-		op_fail(k, SE_UNSUPPORTED, "image name \"%.80s\": a file name from iso-list", name);
+		op_fail(k, SE_INVALID, "image name \"%.80s\": a file name from iso-list", name);
 		return;
 	}
 	if (!(k->op->req.flags & OPF_DISK) && k->ver < NK_VER(2, 2, 1)) {

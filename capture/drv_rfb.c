@@ -591,7 +591,7 @@ static int op_run(struct vnc *v, struct dev_op *op)
 	v->op_deferred = false;
 	if (op_build(v, op, why, sizeof why) < 0) {
 		buf_reset(&v->r.out);
-		op_end(v, op, SE_PROTOCOL, why);
+		op_end(v, op, SE_INVALID, why);
 		return 0;
 	}
 	engine_out(v);

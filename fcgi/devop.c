@@ -90,8 +90,8 @@ static enum devop_status device_error(const struct device_ref *d, uint32_t op, u
 	switch (e) {
 	case SE_UNSUPPORTED:
 		/* A kind without the op, or without a driver, says only that ("vnc devices
-		 * cannot do keys"); a driver's own reason (a key name, a character, a
-		 * firmware without the feature) tells what to change. */
+		 * cannot do keys"); a driver's own reason (a firmware without the
+		 * feature) tells what is missing. */
 		if (*text == '\0' || strstr(text, "devices cannot do ") != NULL ||
 		    strcmp(text, "no driver for this device kind") == 0 ||
 		    strcmp(text, "not an operation of this driver") == 0)
@@ -110,6 +110,9 @@ static enum devop_status device_error(const struct device_ref *d, uint32_t op, u
 		return set(out, DEVOP_TIMEOUT, "'%s' did not %s within %u s%s%s; it may still be "
 		           "busy. Check its screen before trying again.", d->name, verb(op),
 		           timeout_ms / 1000, sep, text);
+	case SE_INVALID:
+		return set(out, DEVOP_INVALID, "'%s' could not %s: %s.", d->name, verb(op),
+		           *text ? text : "the request is not valid for this device");
 	case SE_CONFIG:
 		return set(out, DEVOP_CONFIG, "'%s' is not set up correctly%s%s. An administrator "
 		           "must fix the device's settings.", d->name, sep, text);

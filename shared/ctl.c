@@ -66,6 +66,7 @@ static const char *const error_names[SE__COUNT] = {
 	[SE_UNSUPPORTED] = "unsupported by this device kind",
 	[SE_PROTOCOL] = "protocol error",
 	[SE_CONFIG] = "configuration error",
+	[SE_INVALID] = "invalid request",
 };
 
 const char *session_state_name(uint32_t st)

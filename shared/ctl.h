@@ -75,6 +75,7 @@ enum session_error {
 	SE_UNSUPPORTED = 4,	/* not something this device kind can do */
 	SE_PROTOCOL = 5,	/* the device answered something unexpected */
 	SE_CONFIG = 6,		/* missing credentials, bad URL, no free frame slot */
+	SE_INVALID = 7,		/* an operation's arguments the device cannot take (a key name) */
 	SE__COUNT
 };
 

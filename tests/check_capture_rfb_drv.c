@@ -250,7 +250,7 @@ START_TEST(session)
 	pthread_mutex_unlock(&mu);
 	session_op_submit(s, new_op(OP_MOUSE_CLICK, "", 64, 20));
 	run_ms(100);
-	ck_assert_int_eq(answered, SE_PROTOCOL);
+	ck_assert_int_eq(answered, SE_INVALID);
 	ck_assert_ptr_nonnull(strstr(answered_why, "outside the 64x48 screen"));
 	pthread_mutex_lock(&mu);
 	ck_assert_uint_eq(got_len, 0);

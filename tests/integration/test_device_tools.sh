@@ -345,8 +345,8 @@ check "REST keys: 200 with what was done" [ "$status/$(jqr .done)" = "200/Presse
 rest POST "/devices/$kvm/text" -H 'Content-Type: application/json' --data-binary '{"text":"a\tb"}'
 check "REST text with a tab: 200" [ "$status/$(jqr .done)" = "200/Typed 3 characters on 'kvm-a'." ]
 rest POST "/devices/$kvm/keys" -H 'Content-Type: application/json' --data-binary '{"keys":"ctrl+nosuchkey"}'
-check "REST keys with a bad name: 501 with the driver's reason" \
-  [ "$status/$(jqr .error.code)/$(jqr '.error.message | contains("is not a key name")')" = "501/unsupported/true" ]
+check "REST keys with a bad name: 400 with the driver's reason" \
+  [ "$status/$(jqr .error.code)/$(jqr '.error.message | contains("is not a key name")')" = "400/bad_request/true" ]
 long=$(head -c 4500 /dev/zero | tr '\0' x)
 call tools/call "{\"name\":\"type_text\",\"arguments\":{\"device\":\"kvm-a\",\"text\":\"$long\"},\"_meta\":{\"progressToken\":\"p-long\"}}"
 events=$body
