@@ -29,6 +29,14 @@ for dev in demo-nanokvm-a demo-nanokvm-b; do
   check "$dev: a 1920x1080 screenshot" grep -q "^$dev: 1920x1080 JPEG" <<<"$(jqr '.result.content[0].text')"
   check "$dev: the picture is a JPEG" [ "$(head -c 2 "$d_var/$dev.jpg" | od -An -tx1 | tr -d ' ')" = ffd8 ]
 done
+if [ "$ndemo" = 3 ]; then
+  tool get_screenshot '{"device":"demo-vnc"}'
+  check "demo-vnc: the Xvnc display's screen, 1280x800" grep -q "^demo-vnc: 1280x800 JPEG" <<<"$(jqr '.result.content[0].text')"
+  word=demo$RANDOM
+  tool type_text "{\"device\":\"demo-vnc\",\"text\":\"echo $word > $d_var/typed.txt\\n\"}"
+  for _ in $(seq 1 50); do [ -s "$d_var/typed.txt" ] && break; sleep 0.1; done
+  check "demo-vnc: text typed into the demo terminal runs in its shell" [ "$(cat "$d_var/typed.txt" 2>/dev/null)" = "$word" ]
+fi
 check "the two simulators run different firmware" \
   [ "$(kv capture status --device 1 | grep -o 'firmware 2\.[0-9]*')/$(kv capture status --device 2 | grep -o 'firmware 2\.[0-9.]*')" = "firmware 2.4/firmware 2.5.0" ]
 
