@@ -18,11 +18,16 @@ lacks()  { ! grep -q -- "$2" <<<"$1"; }
 diag()   { echo "# $*"; }
 
 # Picks a TCP port nothing listens on.
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 up by default):
+# a port picked from inside it can be taken as the local port of any outgoing
+# connection (curl, wrk, a device session) before the server binds it.
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 12000 ] 2>/dev/null || low=32768
   while :; do
-    p=$(( 20000 + RANDOM % 40000 ))
-    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+    p=$(( 10000 + RANDOM % (low - 10010) ))	# room for a stack's port + 1..3
+    ss -Hatn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
   done
 }
 
