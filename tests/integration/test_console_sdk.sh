@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A machine's console through kvmgate as a model uses it: the official MCP SDK
+# client (tests/e2e/console.mjs, Node 22 from the lockfile) against a NanoKVM
+# simulator of every firmware profile, through nginx. A random word typed with
+# type_text is on the machine's screen, keys too; a click lands on its pixel;
+# a power cycle shows on the power LED and the boot count; an image mounts
+# and unmounts. What the machine shows is read from the simulator's state.
+. "$(dirname "$0")/lib.sh"
+
+e2e=$top/tests/e2e
+sim_bin=${KVMGATE_BIN_DIR%/bin}/tests/sim-nanokvm
+[ -x "$sim_bin" ] || sim_bin=$top/build/release/tests/sim-nanokvm
+sims=()
+work=$(mktemp -d /tmp/kvmgate-console.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  local p
+  for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+  finish
+}
+trap cleanup EXIT
+
+node22=$("$top/scripts/e2e-deps.sh") || { not_ok "npm clients and Node 22 installed (scripts/e2e-deps.sh)"; exit 1; }
+export PATH=$node22:$PATH
+
+KVMGATE_FRAME_TIMEOUT_MS=8000 new_stack s || { not_ok "stack starts"; exit 1; }
+
+# line STEP JQ: JQ applied to the client's output line of STEP.
+line() { jq -c "select(.step == \"$1\") | $2" "$work/$p.out"; }
+
+for p in 2.3.1-legacy 2.4.x 2.5.0 head; do
+  port=$(free_port)
+  mkdir -p "$work/$p.data"
+  : >"$work/$p.data/debian.iso"
+  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
+    "$sim_bin" --port "$port" --firmware "$p" --password pw --width 800 --height 600 \
+    --time-scale 0.05 --fps 10 --usb-offline-ms 500 --state-dir "$work/$p.data" \
+    >"$work/$p.sim" 2>&1 &
+  sims+=($!)
+  for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$p.sim" && break; sleep 0.1; done
+  http POST "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+    --data-binary "{\"name\":\"kvm-$p\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$port\",\"username\":\"admin\",\"password\":\"pw\"}"
+  diag "---- firmware $p"
+  (cd "$e2e" && HOME=$work timeout 300 node console.mjs "$s_url/mcp" "$s_token" "kvm-$p" \
+     "http://127.0.0.1:$port" </dev/null >"$work/$p.out" 2>"$work/$p.err")
+  check "$p: the SDK client went through every step" [ "$(line done '.step')" = '"done"' ] ||
+    diag "$(tail -n 3 "$work/$p.err" | cut -c1-300)"
+  check "$p: get_screenshot: a JPEG image block, 800x600" \
+    [ "$(line screenshot '[.error, .mime, .jpeg, (.text | test("^kvm-.*: 800x600 JPEG"))]')" = '[false,"image/jpeg",true,true]' ]
+  check "$p: type_text: the random word is on the machine's screen" \
+    [ "$(line type '[.error, .on_screen]')" = '[false,true]' ]
+  check "$p: send_keys enter, shift+h, i: 'Hi' on the screen" [ "$(line keys '[.error, .on_screen]')" = '[false,true]' ]
+  check "$p: mouse_click at (321,123): the pointer is there" \
+    [ "$(line click '[.error, .x, .y, .clicks >= 1]')" = '[false,321,123,true]' ]
+  check "$p: power_action cycle (confirm true): LED on, the machine booted again" \
+    [ "$(line power '[.error, .led, .booted_again]')" = '[false,true,true]' ]
+  check "$p: get_power_state says on" grep -qi '"power": *"on"\|power.*on' <<<"$(line power_state .text)"
+  check "$p: list_isos names the image" grep -q 'debian.iso' <<<"$(line isos .text)"
+  check "$p: mount_iso (confirm true): mounted as a CD-ROM" \
+    [ "$(line mount '[.error, .iso, .cdrom]')" = '[false,"/data/debian.iso",true]' ]
+  check "$p: get_mounted_iso names it" grep -q 'debian.iso' <<<"$(line mounted .text)"
+  check "$p: unmount_iso: nothing mounted" [ "$(line unmount '[.error, .iso]')" = '[false,""]' ]
+done
+check "every call was audited" \
+  [ "$(stack_sql "$s_var" "SELECT count(*) FROM audit_events WHERE action IN ('type_text','send_keys','mouse_click','power_action','mount_iso','unmount_iso') AND outcome = 'ok'")" = 24 ]
