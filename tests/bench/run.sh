@@ -7,6 +7,7 @@
 # Figures, not assertions: nothing here fails on a slow machine.
 set -euo pipefail
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 export KVMGATE_BIN_DIR=$top/bin
 duration=${BENCH_SECONDS:-5}
 conns=${BENCH_CONNECTIONS:-16}
@@ -15,44 +16,6 @@ trap 'cleanup_stacks' EXIT
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
 [ "${BENCH_ONLY:-}" != vnc ] || exec "$(dirname "$0")/vnc.sh"
 
-# mcp_script VAR URL TOKEN BODY: writes a wrk script POSTing one JSON-RPC message
-# on a fresh MCP session, in a file of its own (several are made before any runs).
-mcp_script() {
-  local var=$1 url=$2 token=$3 body=$4 sid lua
-  lua=$(mktemp "$var/bench-XXXXXX.lua")
-  sid=$(curl -s -D - -o /dev/null "$url/mcp" -H "Authorization: Bearer $token" \
-          -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-          -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' |
-        tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" { print $2 }')
-  cat >"$lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["Authorization"] = "Bearer $token"
-wrk.headers["Mcp-Session-Id"] = "$sid"
-wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
-LUA
-  echo "$lua"
-}
-
-# measure URL [header-or-lua-script]: prints "req/s p50_ms p99_ms"
-measure() {
-  local url=$1 hdr=${2:-} out args=()
-  case "$hdr" in
-    *.lua) args=(-s "$hdr") ;;
-    ?*)    args=(-H "$hdr") ;;
-  esac
-  # Warm-up: every worker opens its PostgreSQL connection and prepares its
-  # statements before anything is counted.
-  wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d1s "${args[@]}" "$url" >/dev/null
-  out=$(wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${duration}s" --latency "${args[@]}" "$url")
-  if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
-  awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec/ { rps = $2 }
-    END { printf "%.0f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
-}
 
 # audited CLIENTS: MCP tools/call list_devices from CLIENTS connections, each
 # call writing its audit event; prints "calls/s p50 p99 events chain".

@@ -8,6 +8,7 @@
 # (rfb_raw_client.py), with the ratio. Figures, not assertions.
 set -euo pipefail
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 export KVMGATE_BIN_DIR=${KVMGATE_BIN_DIR:-$top/bin}
 duration=${BENCH_SECONDS:-5}
 for c in Xvnc xterm wrk python3; do
@@ -47,34 +48,6 @@ shot_rate() {
   lua=$(mcp_script "$s_var" "$s_url" "$s_token" \
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_screenshot\",\"arguments\":{\"device\":\"$1\",\"max_age_ms\":$2}}}")
   conns=$3 measure "$s_url/mcp" "$lua"
-}
-# mcp_script as in run.sh (a fresh session per script).
-mcp_script() {
-  local var=$1 url=$2 token=$3 body=$4 sid lua
-  lua=$(mktemp "$var/bench-XXXXXX.lua")
-  sid=$(curl -s -D - -o /dev/null "$url/mcp" -H "Authorization: Bearer $token" \
-          -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-          -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' |
-        tr -d '\r' | awk -F': ' 'tolower($1) == "mcp-session-id" { print $2 }')
-  cat >"$lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["Authorization"] = "Bearer $token"
-wrk.headers["Mcp-Session-Id"] = "$sid"
-wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
-LUA
-  echo "$lua"
-}
-measure() {
-  local url=$1 lua=$2 out
-  wrk -t1 -c"$conns" -d1s -s "$lua" "$url" >/dev/null
-  out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$lua" "$url")
-  awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) } /^Requests\/sec/ { rps = $2 }
-    END { printf "%.0f %.2f %.2f\n", rps, p50, p99 }' <<<"$out"
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(stack_child "$s_var" kvmgate-capture)/stat"; }
 
