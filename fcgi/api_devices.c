@@ -31,6 +31,8 @@ const struct field device_fields[] = {
 	{ "password", FIELD_STRING, 0, 256, NULL, false, "password (write-only)" },
 	{ "tags", FIELD_TAGS, 0, 32, NULL, false, "labels, 1 to 64 characters each" },
 	{ "enabled", FIELD_BOOL, 0, 0, NULL, false, "false keeps the device out of use" },
+	{ "keep_warm", FIELD_BOOL, 0, 0, NULL, false,
+	  "true keeps the device's console session open even without demand" },
 	{ "screen_width", FIELD_INT, 1, 16384, NULL, false, "screen size hint, pixels" },
 	{ "screen_height", FIELD_INT, 1, 16384, NULL, false, "screen size hint, pixels" },
 	{ NULL, 0, 0, 0, NULL, false, NULL },
@@ -197,15 +199,15 @@ int h_device_create(struct request *req)
 {
 	static const char sql[] =
 		"INSERT INTO devices (org_id, name, kind, base_url, tags, enabled, screen_width, "
-		"  screen_height, cred_nonce, cred_ciphertext, cred_key_id) "
+		"  screen_height, cred_nonce, cred_ciphertext, cred_key_id, keep_warm) "
 		"VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), "
 		"  coalesce($6::boolean, true), $7::integer, $8::integer, decode($9, 'hex'), "
-		"  decode($10, 'hex'), $11) "
+		"  decode($10, 'hex'), $11, coalesce($12::boolean, false)) "
 		"ON CONFLICT (org_id, name) DO NOTHING RETURNING id";
 	json_object *b, *tags;
 	struct devcred_sealed sealed = { 0 };
 	char org[24], id[24];
-	const char *user, *pass, *p[11];
+	const char *user, *pass, *p[12];
 	PGresult *r;
 
 	if (body_parse(req, device_fields, true, &b) < 0)
@@ -232,7 +234,8 @@ int h_device_create(struct request *req)
 	p[8] = sealed.nonce_hex;
 	p[9] = sealed.ct_hex;
 	p[10] = sealed.nonce_hex ? sealed.key_id : NULL;
-	if ((r = db_query(sql, 11, p)) == NULL) {
+	p[11] = member(b, "keep_warm");
+	if ((r = db_query(sql, 12, p)) == NULL) {
 		db_unavailable_error(req);
 		goto out;
 	}
@@ -265,12 +268,13 @@ int h_device_update(struct request *req)
 		"  cred_nonce = CASE WHEN $10::boolean THEN decode($11, 'hex') ELSE cred_nonce END, "
 		"  cred_ciphertext = CASE WHEN $10::boolean THEN decode($12, 'hex') "
 		"                    ELSE cred_ciphertext END, "
-		"  cred_key_id = CASE WHEN $10::boolean THEN $13 ELSE cred_key_id END "
+		"  cred_key_id = CASE WHEN $10::boolean THEN $13 ELSE cred_key_id END, "
+		"  keep_warm = coalesce($14::boolean, keep_warm) "
 		"WHERE id = $1 AND org_id = $2";
 	json_object *b, *tags, *old = NULL;
 	struct devcred_sealed sealed = { 0 };
 	char org[24], id[24];
-	const char *user, *pass, *p[13];
+	const char *user, *pass, *p[14];
 	PGresult *r;
 
 	if (body_parse(req, device_fields, false, &b) < 0)
@@ -319,7 +323,8 @@ int h_device_update(struct request *req)
 	p[10] = sealed.nonce_hex;
 	p[11] = sealed.ct_hex;
 	p[12] = sealed.nonce_hex ? sealed.key_id : NULL;
-	if ((r = db_query(sql, 13, p)) == NULL) {
+	p[13] = member(b, "keep_warm");
+	if ((r = db_query(sql, 14, p)) == NULL) {
 		db_unavailable_error(req);
 		goto out;
 	}

@@ -91,5 +91,6 @@ json_object *device_row_json(const PGresult *r, int row)
 	json_object_object_add(d, "screen_height", PQgetisnull(r, row, 8) ? NULL
 		: json_object_new_int(atoi(PQgetvalue(r, row, 8))));
 	json_object_object_add(d, "created_at", json_object_new_string(PQgetvalue(r, row, 9)));
+	json_object_object_add(d, "keep_warm", json_object_new_boolean(PQgetvalue(r, row, 10)[0] == 't'));
 	return d;
 }

@@ -952,7 +952,7 @@ tool_fn tool_get_audit_chain_head;
 #define DEVICE_COLUMNS \
 	"id, name, kind, base_url, array_to_json(tags)::text, enabled, " \
 	"cred_ciphertext IS NOT NULL, screen_width, screen_height, " \
-	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), keep_warm"
 
 /*
  * One device (a row of DEVICE_COLUMNS) as REST and MCP show it, never with

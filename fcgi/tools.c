@@ -79,7 +79,8 @@ static const struct tool builtin[] = {
 						"has_credentials": {"type": "boolean"},
 						"screen_width": {"type": ["integer", "null"]},
 						"screen_height": {"type": ["integer", "null"]},
-						"created_at": {"type": "string"}
+						"created_at": {"type": "string"},
+						"keep_warm": {"type": "boolean"}
 					},
 					"required": ["id", "name", "kind", "url", "tags", "enabled",
 					             "has_credentials"]

@@ -186,6 +186,9 @@ check "GET /devices/{name} finds it too" [ "$status/$(jqr .id)" = "200/$dev" ]
 rest PATCH "/devices/$dev" -H 'Content-Type: application/json' --data-binary '{"password":"new-pass-1","enabled":false}'
 check "PATCH: the password changes, the username stays sealed, enabled false" \
   [ "$status/$(jqr .enabled)/$(jqr .has_credentials)" = "200/false/true" ]
+rest PATCH "/devices/$dev" -H 'Content-Type: application/json' --data-binary '{"keep_warm":true}'
+check "PATCH keep_warm: stored, shown" \
+  [ "$status/$(jqr .keep_warm)/$(sql "SELECT keep_warm FROM devices WHERE id = $dev")" = "200/true/t" ]
 rest GET '/devices?include_disabled=true&tag=lab'
 check "GET /devices with filters" [ "$status/$(jqr '[.devices[].name] | join(",")')" = "200/rack1-bmc" ]
 rest GET '/devices'
