@@ -17,6 +17,33 @@ check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; 
 lacks()  { ! grep -q -- "$2" <<<"$1"; }
 diag()   { echo "# $*"; }
 
+# ---- NanoKVM simulators (tests/sim) -----------------------------------------
+
+# The simulator of the build under test.
+sim_bin=${KVMGATE_BIN_DIR%/bin}/tests/sim-nanokvm
+[ -x "$sim_bin" ] || sim_bin=$top/build/release/tests/sim-nanokvm
+sims=()
+
+# run_sim NAME PORT ARGS...: a simulator on PORT with ARGS, its output in
+# $work/NAME.out and .err; returns once it listens. Sets NAME_pid.
+run_sim() {
+  local name=$1 port=$2
+  shift 2
+  # Its libwebsockets leaks once at exit (tests/sim/lsan.supp).
+  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
+    "$sim_bin" --port "$port" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  sims+=($!)
+  printf -v "${name}_pid" '%s' "$!"
+  for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
+}
+
+# stop_sims: stops every simulator run_sim started.
+stop_sims() {
+  local p
+  for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  sims=()
+}
+
 # Picks a TCP port nothing listens on.
 # Below the kernel's ephemeral range (ip_local_port_range, 32768 up by default):
 # a port picked from inside it can be taken as the local port of any outgoing

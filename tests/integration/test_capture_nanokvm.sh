@@ -8,15 +8,11 @@
 # away is retried and recovers while the other keeps streaming.
 . "$(dirname "$0")/lib.sh"
 
-sim_bin=${KVMGATE_BIN_DIR%/bin}/tests/sim-nanokvm
-[ -x "$sim_bin" ] || sim_bin=$top/build/release/tests/sim-nanokvm
-sims=()
 work=$(mktemp -d /tmp/kvmgate-capture.XXXXXX)
 chmod 755 "$work"
 
 cleanup() {
-  local p
-  for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  stop_sims
   rm -rf "$work"
   finish
 }
@@ -24,13 +20,8 @@ trap cleanup EXIT
 
 # start_sim NAME PORT FIRMWARE WIDTH HEIGHT: runs a simulator; sets NAME_pid.
 start_sim() {
-  local name=$1 port=$2
-  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
-    "$sim_bin" --port "$port" --firmware "$3" --password 'pa55 +/=word' --width "$4" --height "$5" \
-    --time-scale 0.05 --fps 10 >"$work/$name.out" 2>"$work/$name.err" &
-  sims+=($!)
-  printf -v "${name}_pid" '%s' "$!"
-  for _ in $(seq 1 50); do grep -qs "^listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
+  run_sim "$1" "$2" --firmware "$3" --password 'pa55 +/=word' --width "$4" --height "$5" \
+    --time-scale 0.05 --fps 10
 }
 
 KVMGATE_FRAME_TIMEOUT_MS=3000 new_stack s || { not_ok "stack starts"; exit 1; }

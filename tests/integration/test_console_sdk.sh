@@ -8,14 +8,10 @@
 . "$(dirname "$0")/lib.sh"
 
 e2e=$top/tests/e2e
-sim_bin=${KVMGATE_BIN_DIR%/bin}/tests/sim-nanokvm
-[ -x "$sim_bin" ] || sim_bin=$top/build/release/tests/sim-nanokvm
-sims=()
 work=$(mktemp -d /tmp/kvmgate-console.XXXXXX)
 chmod 755 "$work"
 cleanup() {
-  local p
-  for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  stop_sims
   rm -rf "$work"
   finish
 }
@@ -33,12 +29,8 @@ for p in 2.3.1-legacy 2.4.x 2.5.0 head; do
   port=$(free_port)
   mkdir -p "$work/$p.data"
   : >"$work/$p.data/debian.iso"
-  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
-    "$sim_bin" --port "$port" --firmware "$p" --password pw --width 800 --height 600 \
-    --time-scale 0.05 --fps 10 --usb-offline-ms 500 --state-dir "$work/$p.data" \
-    >"$work/$p.sim" 2>&1 &
-  sims+=($!)
-  for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$p.sim" && break; sleep 0.1; done
+  run_sim "sim_${p//[.-]/_}" "$port" --firmware "$p" --password pw --width 800 --height 600 \
+    --time-scale 0.05 --fps 10 --usb-offline-ms 500 --state-dir "$work/$p.data"
   http POST "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
     --data-binary "{\"name\":\"kvm-$p\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$port\",\"username\":\"admin\",\"password\":\"pw\"}"
   diag "---- firmware $p"

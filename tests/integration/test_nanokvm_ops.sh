@@ -12,15 +12,11 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-sim_bin=${KVMGATE_BIN_DIR%/bin}/tests/sim-nanokvm
-[ -x "$sim_bin" ] || sim_bin=$top/build/release/tests/sim-nanokvm
-sims=()
 work=$(mktemp -d /tmp/kvmgate-ops.XXXXXX)
 chmod 755 "$work"
 
 cleanup() {
-  local p
-  for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  stop_sims
   rm -rf "$work"
   finish
 }
@@ -32,14 +28,9 @@ start_sim() {
   local name=$1 port=$2
   mkdir -p "$work/$name.data/sub"
   : >"$work/$name.data/debian.iso"; : >"$work/$name.data/sub/tools.img"
-  LSAN_OPTIONS=suppressions=$top/tests/sim/lsan.supp:print_suppressions=0 \
-    "$sim_bin" --port "$port" --firmware "$3" --password 'pw' --width 800 --height 600 \
+  run_sim "$name" "$port" --firmware "$3" --password 'pw' --width 800 --height 600 \
     --time-scale 0.05 --fps 10 --usb-offline-ms 1000 --frame-detect --ws-deadline 12 \
-    --state-dir "$work/$name.data" \
-    >>"$work/$name.out" 2>>"$work/$name.err" &
-  sims+=($!)
-  printf -v "${name}_pid" '%s' "$!"
-  for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
+    --state-dir "$work/$name.data"
 }
 
 KVMGATE_FRAME_TIMEOUT_MS=8000 KVMGATE_SESSION_IDLE_MS=15000 new_stack s || { not_ok "stack starts"; exit 1; }
