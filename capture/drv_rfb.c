@@ -577,7 +577,7 @@ static int op_build(struct vnc *v, struct dev_op *op, char *why, size_t len)
 		rfb_pointer(&v->r, v->r.px, v->r.py, 0);
 		return 0;
 	default:
-		snprintf(why, len, "operation %u is not implemented", op->req.op);
+		snprintf(why, len, "%s is not an operation of the vnc driver", dev_op_name(op->req.op));
 		return -1;
 	}
 }

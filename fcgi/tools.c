@@ -21,6 +21,17 @@
 /* JSON text written as C tokens: JSON({"type": "object"}) is its string. */
 #define JSON(...) #__VA_ARGS__
 
+/* The arguments of a tool that takes nothing but the device. */
+#define DEVICE_ONLY_SCHEMA JSON({ \
+	"type": "object", \
+	"properties": { \
+		"device": {"type": "string", "minLength": 1, "maxLength": 100, \
+		           "description": "device name or id"} \
+	}, \
+	"required": ["device"], \
+	"additionalProperties": false \
+})
+
 /* More tools than any client pages through; 1.x SDK clients read one page. */
 #define TOOLS_PAGE 100
 #define CURSOR_PREFIX "tools:"
@@ -214,15 +225,7 @@ static const struct tool builtin[] = {
 			"last error and why, failed attempts, firmware, the current screen size, "
 			"and what the device says of itself when its kind can tell. Asking opens "
 			"the device's session when it is idle, as a screenshot would.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_DEVICES_HEALTH,
@@ -378,15 +381,7 @@ static const struct tool builtin[] = {
 			"Resets a device's virtual keyboard and mouse (releases stuck keys and "
 			"buttons; on some devices re-attaches them to the machine). Use it when "
 			"keys or clicks stop having an effect.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = false, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_INPUT_WRITE,
@@ -431,15 +426,7 @@ static const struct tool builtin[] = {
 		.description =
 			"Whether a machine is on, as its device reports it (power and LEDs where "
 			"the device has them).",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_POWER_READ,
@@ -453,15 +440,7 @@ static const struct tool builtin[] = {
 			"Resets a device's HDMI capture when its picture is frozen, black or "
 			"garbled; the machine itself is not touched. The picture takes a few "
 			"seconds to come back.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = false, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_POWER_WRITE,
@@ -474,15 +453,7 @@ static const struct tool builtin[] = {
 		.description =
 			"The installer images (ISO, IMG) stored on a device that mount_iso can "
 			"mount, by name.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_MEDIA_READ,
@@ -524,15 +495,7 @@ static const struct tool builtin[] = {
 		.name = "unmount_iso",
 		.title = "Unmount the image",
 		.description = "Unmounts a device's virtual media; nothing happens when none is mounted.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = false, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_MEDIA_WRITE,
@@ -543,15 +506,7 @@ static const struct tool builtin[] = {
 		.name = "get_mounted_iso",
 		.title = "Mounted image",
 		.description = "Which image a device has mounted, if any, and whether as a CD-ROM.",
-		.input_schema = JSON({
-			"type": "object",
-			"properties": {
-				"device": {"type": "string", "minLength": 1, "maxLength": 100,
-				           "description": "device name or id"}
-			},
-			"required": ["device"],
-			"additionalProperties": false
-		}),
+		.input_schema = DEVICE_ONLY_SCHEMA,
 		.hints = { .read_only = true, .destructive = false, .idempotent = true,
 		           .open_world = true },
 		.action = AUTHZ_MEDIA_READ,
