@@ -8,9 +8,9 @@
  * machine the hand-over (waking the next waiter) dominated. Workers now
  * hand their event to this process over a SOCK_SEQPACKET socket and wait
  * for its sequence number; the appender takes every event that is waiting,
- * appends them in one statement (audit_append_many, sql/010: one lock and
- * one head read per organisation, one INSERT) and answers
- * each worker after the COMMIT. The chain, its lock and its checks are the
+ * links them to their chains itself and appends them in one statement
+ * (audit_insert_many, sql/014: one lock and one head check per
+ * organisation, one INSERT) and answers each worker after the COMMIT. The chain, its lock and its checks are the
  * same; a worker still acts only once its event is committed.
  *
  * Message, worker to appender: int64 organisation id, then the canonical
@@ -31,7 +31,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "audit.h"
 #include "conf.h"
@@ -43,6 +46,8 @@
 #define BATCH_MAX 256
 #define CLIENTS_MAX 1024
 #define ANSWER_TIMEOUT_S 10
+#define HEADS_MAX 64			/* organisations whose chain head is kept */
+#define TS_LEN 80			/* a canonical time, with room the compiler can prove */
 
 struct pending {
 	int fd;
@@ -85,39 +90,226 @@ int appender_listen(void)
 
 /* ---- the appender process ------------------------------------------------- */
 
+/*
+ * The chain links are computed here: the appender keeps the head of every
+ * organisation it appended to (seq, hash, time) from its last batch,
+ * numbers, stamps and hashes the new events itself, and audit_insert_many
+ * (sql/014) checks each link under the organisation's lock and inserts them.
+ * When another writer moved a head (the CLI, a worker appending by itself,
+ * a checkpoint) the insert answers 0; the heads are read again and the
+ * batch linked once more.
+ */
+struct head {
+	long long org_id;
+	long long seq;
+	uint64_t ts_us;			/* time of the head event, µs since the epoch */
+	uint8_t hash[AUDIT_HASH_LEN];
+};
+
+static struct head heads[HEADS_MAX];
+static int nheads;
+
+static struct head *head_find(long long org_id)
+{
+	for (int i = 0; i < nheads; i++)
+		if (heads[i].org_id == org_id)
+			return &heads[i];
+	return NULL;
+}
+
+/* Forgets every head (another writer appended, or the table is full). */
+static void heads_forget(void)
+{
+	nheads = 0;
+}
+
+/* Reads from PostgreSQL the heads of the batch's organisations not known. */
+static int heads_load(const struct pending *p, int n)
+{
+	static const char sql[] =
+		"SELECT o, coalesce(e.seq, a.seq, 0),"
+		"       encode(coalesce(e.row_hash, a.hash, decode(repeat('00', 32), 'hex')), 'hex'),"
+		"       coalesce((extract(epoch FROM e.occurred_at) * 1000000)::bigint, 0)"
+		"  FROM unnest($1::bigint[]) o"
+		"  LEFT JOIN LATERAL (SELECT x.seq, x.row_hash, x.occurred_at FROM audit_events x"
+		"                      WHERE x.org_id = o ORDER BY x.seq DESC LIMIT 1) e ON true"
+		"  LEFT JOIN audit_anchors a ON a.org_id = o";
+	struct buf orgs = BUF_INIT;
+	const char *param[1];
+	PGresult *r;
+	int missing = 0;
+
+	buf_puts(&orgs, "{");
+	for (int i = 0; i < n; i++) {
+		if (head_find(p[i].org_id) != NULL)
+			continue;
+		buf_printf(&orgs, "%s%lld", missing++ ? "," : "", p[i].org_id);
+	}
+	buf_puts(&orgs, "}");
+	if (missing == 0) {
+		buf_free(&orgs);
+		return 0;
+	}
+	if (nheads + missing > HEADS_MAX)
+		heads_forget();
+	param[0] = orgs.data;
+	r = db_query(sql, 1, param);
+	buf_free(&orgs);
+	if (r == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(r) && nheads < HEADS_MAX; i++) {
+		struct head *h = &heads[nheads];
+
+		h->org_id = atoll(PQgetvalue(r, i, 0));
+		h->seq = atoll(PQgetvalue(r, i, 1));
+		h->ts_us = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+		if (head_find(h->org_id) == NULL &&
+		    hex_decode(PQgetvalue(r, i, 2), AUDIT_HASH_LEN, h->hash) == 0)
+			nheads++;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Appends s to a PostgreSQL array literal as a quoted element. */
+static void array_text(struct buf *a, const char *s)
+{
+	buf_puts(a, a->len > 1 ? ",\"" : "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_puts(a, "\\");
+		buf_append(a, s, 1);
+	}
+	buf_puts(a, "\"");
+}
+
+/* Appends a bytea element (hex input form) to a PostgreSQL array literal. */
+static void array_bytea(struct buf *a, const uint8_t *v, size_t n)
+{
+	char hex[2 * AUDIT_HASH_LEN + 1];
+
+	hex_encode(v, n, hex);
+	buf_printf(a, "%s\"\\\\x%s\"", a->len > 1 ? "," : "", hex);
+}
+
+/* The canonical time of an event: what to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') gives. */
+static void ts_format(uint64_t us, char out[TS_LEN])
+{
+	time_t secs = (time_t)(us / 1000000u);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, TS_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (unsigned)(us % 1000000u));
+}
+
+/* hash = SHA-256(prev || canon), as audit_append computes it. */
+static int link_hash(const uint8_t prev[AUDIT_HASH_LEN], const struct buf *canon,
+                     uint8_t hash[AUDIT_HASH_LEN])
+{
+	static EVP_MD_CTX *md;
+
+	if (md == NULL && (md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, prev, AUDIT_HASH_LEN) != 1 ||
+	    EVP_DigestUpdate(md, canon->data, canon->len) != 1 ||
+	    EVP_DigestFinal_ex(md, hash, NULL) != 1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Links the batch to the known heads and inserts it. Returns 1 when
+ * appended (seqs filled), 0 when a head moved, -1 on an error.
+ */
+static int link_and_insert(struct pending *p, int n, long long *seqs)
+{
+	static const char sql[] =
+		"SELECT audit_insert_many($1::bigint[], $2::bigint[], $3::text[], $4::text[],"
+		" $5::bytea[], $6::bytea[])";
+	struct buf a[6] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
+	struct head next[BATCH_MAX];
+	struct buf canon = BUF_INIT;
+	const char *param[6];
+	uint64_t now = now_wall_ns() / 1000u;
+	int nnext = 0, ret = -1;
+	PGresult *r;
+
+	for (int k = 0; k < 6; k++)
+		buf_puts(&a[k], "{");
+	for (int i = 0; i < n; i++) {
+		struct head *h = NULL;
+		uint8_t prev[AUDIT_HASH_LEN];
+		char ts[TS_LEN];
+
+		for (int j = 0; j < nnext && h == NULL; j++)
+			if (next[j].org_id == p[i].org_id)
+				h = &next[j];
+		if (h == NULL) {
+			const struct head *known = head_find(p[i].org_id);
+			if (known == NULL)
+				goto out;
+			h = &next[nnext++];
+			*h = *known;
+		}
+		/* Seq order is time order, whoever stamped the event before. */
+		h->ts_us = now > h->ts_us ? now : h->ts_us + 1;
+		h->seq++;
+		memcpy(prev, h->hash, sizeof prev);
+		ts_format(h->ts_us, ts);
+		buf_reset(&canon);
+		buf_printf(&canon, "{\"body\":%s,\"org\":%lld,\"seq\":%lld,\"ts\":\"%s\",\"v\":1}",
+		           p[i].body, p[i].org_id, h->seq, ts);
+		if (link_hash(prev, &canon, h->hash) < 0)
+			goto out;
+		seqs[i] = h->seq;
+		buf_printf(&a[0], "%s%lld", a[0].len > 1 ? "," : "", p[i].org_id);
+		buf_printf(&a[1], "%s%lld", a[1].len > 1 ? "," : "", h->seq);
+		array_text(&a[2], ts);
+		array_text(&a[3], p[i].body);
+		array_bytea(&a[4], prev, sizeof prev);
+		array_bytea(&a[5], h->hash, sizeof h->hash);
+	}
+	for (int k = 0; k < 6; k++) {
+		buf_puts(&a[k], "}");
+		param[k] = a[k].data;
+	}
+	if ((r = db_query(sql, 6, param)) != NULL) {
+		ret = atoll(PQgetvalue(r, 0, 0)) == n;
+		PQclear(r);
+	}
+	if (ret == 1)
+		for (int j = 0; j < nnext; j++)
+			*head_find(next[j].org_id) = next[j];
+out:
+	for (int k = 0; k < 6; k++)
+		buf_free(&a[k]);
+	buf_free(&canon);
+	return ret;
+}
+
 /* Appends the batch; seqs[i] gets each event's sequence number or -1. */
 static void append_batch(struct pending *p, int n, long long *seqs)
 {
-	static const char sql[] = "SELECT ord, seq FROM audit_append_many($1::jsonb)";
-	json_object *events = json_object_new_array();
-	const char *param[1];
-	PGresult *r;
+	int done = -1;
 
-	for (int i = 0; i < n; i++) {
-		json_object *e = json_object_new_array();
-		json_object_array_add(e, json_object_new_int64(p[i].org_id));
-		json_object_array_add(e, json_object_new_string(p[i].body));
-		json_object_array_add(events, e);
+	for (int attempt = 0; attempt < 2 && done != 1; attempt++) {
+		if (attempt > 0)
+			heads_forget();
+		if (heads_load(p, n) < 0)
+			break;
+		done = link_and_insert(p, n, seqs);
 	}
-	param[0] = json_object_to_json_string_ext(events, JSON_C_TO_STRING_PLAIN);
-	r = db_query(sql, 1, param);
+	if (done == 1)
+		return;
+	/* One bad event must not cost the others theirs. */
+	heads_forget();
+	if (n > 1)
+		log_warnx("audit batch of %d failed; appending one by one", n);
 	for (int i = 0; i < n; i++)
-		seqs[i] = -1;
-	if (r != NULL && PQntuples(r) == n) {
-		for (int i = 0; i < n; i++) {
-			long long ord = atoll(PQgetvalue(r, i, 0));
-			if (ord >= 1 && ord <= n)
-				seqs[ord - 1] = atoll(PQgetvalue(r, i, 1));
-		}
-	} else {
-		/* One bad event must not cost the others theirs. */
-		if (n > 1)
-			log_warnx("audit batch of %d failed; appending one by one", n);
-		for (int i = 0; i < n; i++)
-			seqs[i] = audit_append_body(p[i].org_id, p[i].body);
-	}
-	PQclear(r);
-	json_object_put(events);
+		seqs[i] = audit_append_body(p[i].org_id, p[i].body);
 }
 
 /* Reads every message waiting on fd into the batch; false when the worker hung up. */
@@ -200,6 +392,7 @@ void appender_run(int listen_fd)
 			uint64_t now = now_mono_ns();
 			if (now >= next_checkpoint) {
 				checkpoint_all();
+				heads_forget();	/* the checkpoints moved them */
 				next_checkpoint = now + every;
 			}
 			wait_ms = (int)((next_checkpoint - now) / 1000000u) + 1;

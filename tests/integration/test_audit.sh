@@ -274,22 +274,79 @@ expect_break "a checkpoint signature altered, chain rewritten" 2001 checkpoint_i
 
 # ---- the appender's batch: organisations interleaved ----------------------------
 
-# What the audit appender sends: events of two organisations interleaved.
-# Each gets its own chain's next number, reported at its place in the batch.
+# What the audit appender sends: events it linked itself (seq, time, hash
+# from the heads it knows), here two organisations interleaved. test_link
+# links a batch the way the appender does, from the stored heads; the
+# tests then spoil one part at a time.
 other=$(sql "SELECT id FROM organisations WHERE name = 'other'")
 third=$(sql "INSERT INTO organisations (name) VALUES ('third') RETURNING id")
 # A real body: the first event's of the other organisation, as it was hashed.
 b=$(sql "SELECT substring(convert_from(canon, 'UTF8') from '^[{]\"body\":(.*),\"org\":[0-9]+,\"seq\":') FROM audit_events WHERE org_id = $other AND seq = 1")
+sql "CREATE FUNCTION test_link(p_orgs bigint[], p_body text, OUT o bigint[], OUT s bigint[],
+       OUT t text[], OUT b text[], OUT p bytea[], OUT h bytea[]) LANGUAGE plpgsql AS \$f\$
+DECLARE
+  seqs jsonb := '{}'; hashes jsonb := '{}'; org bigint; n bigint; prev bytea; ts text; c bytea;
+BEGIN
+  o := '{}'; s := '{}'; t := '{}'; b := '{}'; p := '{}'; h := '{}';
+  FOREACH org IN ARRAY p_orgs LOOP
+    IF NOT seqs ? org::text THEN
+      SELECT coalesce(max(x.seq), 0) INTO n FROM audit_events x WHERE x.org_id = org;
+      SELECT coalesce((SELECT x.row_hash FROM audit_events x WHERE x.org_id = org AND x.seq = n),
+                      decode(repeat('00', 32), 'hex')) INTO prev;
+    ELSE
+      n := (seqs->>org::text)::bigint;
+      prev := decode(hashes->>org::text, 'hex');
+    END IF;
+    n := n + 1;
+    ts := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"');
+    c := convert_to('{\"body\":' || p_body || ',\"org\":' || org || ',\"seq\":' || n ||
+                    ',\"ts\":\"' || ts || '\",\"v\":1}', 'UTF8');
+    o := o || org; s := s || n; t := t || ts; b := b || p_body; p := p || prev;
+    h := h || sha256(prev || c);
+    seqs := seqs || jsonb_build_object(org::text, n);
+    hashes := hashes || jsonb_build_object(org::text, encode(sha256(prev || c), 'hex'));
+  END LOOP;
+END \$f\$" >/dev/null
 other_seq=$(sql "SELECT max(seq) FROM audit_events WHERE org_id = $other")
-out=$(sql "SELECT string_agg(ord || ':' || seq, ' ' ORDER BY ord) FROM audit_append_many(jsonb_build_array(jsonb_build_array($other, \$b\$$b\$b\$::text), jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($other, \$b\$$b\$b\$::text)))" 2>&1)
-check "a mixed batch: each event numbered in its own chain, in order" [ "$out" = "1:$((other_seq + 1)) 2:1 3:$((other_seq + 2))" ]
-out=$(sql "SELECT seq FROM audit_append_many(jsonb_build_array(jsonb_build_array($third, \$b\$$b\$b\$::text), jsonb_build_array($third, 'not json'::text)))" 2>&1)
-check "a batch with one bad body is refused whole" grep -q "canonical JSON object\|invalid input syntax" <<<"$out"
-check "the refused batch left nothing" [ "$(sql "SELECT count(*) FROM audit_events WHERE org_id = $third")" = 1 ]
+link="test_link(ARRAY[$other, $third, $other]::bigint[], \$b\$$b\$b\$)"
+out=$(sql "SELECT audit_insert_many(o, s, t, b, p, h) FROM $link" 2>&1)
+check "a mixed batch is appended whole" [ "$out" = 3 ]
+check "each event numbered in its own chain, in order" \
+  [ "$(sql "SELECT string_agg(org_id || ':' || seq, ' ' ORDER BY occurred_at) FROM (SELECT * FROM audit_events WHERE org_id IN ($other, $third) ORDER BY occurred_at DESC LIMIT 3) x")" = "$other:$((other_seq + 1)) $third:1 $other:$((other_seq + 2))" ]
+third_n() { sql "SELECT count(*) FROM audit_events WHERE org_id = $third"; }
+# refused: the batch is spoiled one way at a time, and nothing of it stays.
+refused() {
+  local what=$1 expr=$2 out
+  out=$(sql "SELECT audit_insert_many($expr) FROM test_link(ARRAY[$third, $third]::bigint[], \$b\$$b\$b\$)" 2>&1)
+  check "refused: $what" grep -q "not a valid link\|different lengths\|invalid input syntax" <<<"$out"
+  check "nothing of it stays: $what" [ "$(third_n)" = 1 ]
+}
+refused "a hash that is not SHA-256(prev || canon)" "o, s, t, b, p, array[h[1], sha256(h[2])]"
+refused "the second event not linked to the first" "o, s, t, b, array[p[1], p[1]], h"
+refused "a seq skipped" "o, array[s[1], s[2] + 1], t, b, p, h"
+refused "a time not in canonical form" "o, s, array[t[1], replace(t[2], 'T', ' ')], b, p, h"
+refused "a body that is not JSON" "o, s, t, array[b[1], 'not json'], p, h"
+refused "arrays of different lengths" "o, s, t, b[1:1], p, h"
+out=$(sql "SELECT audit_insert_many(o, array[s[1] - 1], t, b, array[decode(repeat('00', 32), 'hex')], h) FROM test_link(ARRAY[$third]::bigint[], \$b\$$b\$b\$)" 2>&1)
+check "a batch behind the head (another writer appended) inserts nothing and says 0" [ "$out" = 0 ]
+check "and nothing of it stays" [ "$(third_n)" = 1 ]
 out=$(kv audit verify --org other --json)
 check "the other chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true $((other_seq + 2))" ]
 out=$(kv audit verify --org third --json)
 check "the third chain verifies after the batch" [ "$(jq -r '"\(.chain_ok) \(.events_checked)"' <<<"$out")" = "true 1" ]
+
+# The appender keeps the heads it linked; another writer moving one (the
+# CLI here) costs it one more read of the heads, not a failed batch.
+new_stack i || { not_ok "a second stack starts"; exit 1; }
+rest() { curl -s -o /dev/null "$i_url/api/v1/devices" -H "Authorization: Bearer $i_token"; }
+rest
+KVMGATE_VAR_DIR=$i_var "$bin/kvmgate" audit append --action interleaved --count 2 >/dev/null
+rest; rest; rest
+check "appender and CLI interleaved: every event in the chain, in order" \
+  [ "$(stack_sql "$i_var" "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_events WHERE action <> 'GET /api/v1/me'")" = "GET /api/v1/devices,interleaved,interleaved,GET /api/v1/devices,GET /api/v1/devices,GET /api/v1/devices" ]
+check "and the appender never fell back to one event at a time" lacks "$(cat "$i_var/log/fcgi.log")" "one by one"
+out=$(KVMGATE_VAR_DIR=$i_var "$bin/kvmgate" audit verify --json)
+check "the chain verifies after the interleaving" [ "$(jq -r .chain_ok <<<"$out")" = true ]
 
 # ---- periodic checkpoints ------------------------------------------------------
 
