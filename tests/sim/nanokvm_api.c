@@ -175,8 +175,8 @@ static void h_login(const struct api_req *rq, struct json_object *body, struct a
 	                    sim.prof.head, sim.token_version);
 	if (sim.prof.head) {
 		snprintf(r->set_cookie, sizeof r->set_cookie,
-		         "nano-kvm-token=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict",
-		         jwt, sim.token_ttl);
+		         "nano-kvm-token=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+		         jwt, sim.token_ttl, sim.tls ? "; Secure" : "");
 		ok(r, NULL);
 	} else {
 		struct json_object *d2 = json_object_new_object();

@@ -178,6 +178,7 @@ struct sim {
 	int width, height, quality, fps;
 	long long token_ttl, long_press_ms;
 	double time_scale;
+	bool tls;		/* serves HTTPS (--tls-cert) */
 	struct lws_context *ctx;
 
 	/* authentication */
