@@ -8,7 +8,7 @@
  *               [--width 1920 --height 1080] [--state-dir D] [--no-hdmi]
  *               [--token-ttl S] [--time-scale F] [--long-press-ms MS]
  *               [--ws-deadline S] [--fps N] [--usb-offline-ms MS] [--frame-detect]
- *               [--tls-cert PEM --tls-key PEM [--redirect-port N]]
+ *               [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]
  *
  * With a certificate it serves HTTPS (and wss:// for /api/ws) on --port, as a
  * NanoKVM with `proto: https` does on 443; --redirect-port is then its plain
@@ -823,7 +823,7 @@ static void usage(void)
 	        "       [--password P] [--width W --height H] [--state-dir D] [--no-hdmi]\n"
 	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n"
 	        "       [--usb-offline-ms MS] [--frame-detect]\n"
-	        "       [--tls-cert PEM --tls-key PEM [--redirect-port N]]\n");
+	        "       [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]\n");
 	exit(2);
 }
 
@@ -852,6 +852,7 @@ int main(int argc, char **argv)
 		{ "frame-detect", no_argument, NULL, 'D' },
 		{ "tls-cert", required_argument, NULL, 'C' }, { "tls-key", required_argument, NULL, 'K' },
 		{ "redirect-port", required_argument, NULL, 'R' },
+		{ "user", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
@@ -902,6 +903,14 @@ int main(int argc, char **argv)
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
 		case 'R': redirect_port = (int)num_opt(optarg, 1, 65535, "redirect-port"); break;
+		case 'U':
+			/* head's multi-user accounts: NAME:PASSWORD with the role "user". */
+			if ((end = strchr(optarg, ':')) == NULL || end == optarg)
+				usage();
+			free(sim.user_name);
+			sim.user_name = xasprintf("%.*s", (int)(end - optarg), optarg);
+			sim.user_password = end + 1;
+			break;
 		default: usage();
 		}
 	}
@@ -957,5 +966,6 @@ int main(int argc, char **argv)
 	lws_context_destroy(sim.ctx);
 	screen_free(sim.screen);
 	json_object_put(sim.counters);
+	free(sim.user_name);
 	return 0;
 }
