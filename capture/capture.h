@@ -204,8 +204,10 @@ uint32_t session_backoff_ms(uint32_t attempt, uint32_t rnd);
 
 /*
  * Records demand for the device cfg describes and returns its session,
- * creating it and starting it if it is idle or failed (a failed session
- * takes the new cfg). Never blocks. The session stays owned by session.c.
+ * creating it and starting it if it is idle, or failed with another cfg
+ * than cfg (which it takes) or longer ago than backoff_max_ms; a failed
+ * session with the same cfg stays failed until then, keeping its reason.
+ * Never blocks. The session stays owned by session.c.
  */
 struct session *session_ensure(const struct device_cfg *cfg);
 
@@ -326,6 +328,7 @@ struct ws_params {
 	const char *addr;	/* numeric IPv4 or IPv6 address: ws.c never resolves names */
 	uint16_t port;
 	bool tls;		/* wss: TLS verified against host_name */
+	bool insecure;		/* wss without any certificate or host name check */
 	const char *host;	/* Host header ("name:port") */
 	const char *host_name;	/* TLS server name */
 	const char *path;
@@ -392,6 +395,18 @@ extern const struct driver drv_nanokvm;
  */
 int nanokvm_encrypt_password(const char *password, const uint8_t *salt_or_null, char *out,
                              size_t outsz) MUSTCHECK;
+
+/*
+ * Splits a NanoKVM device URL, http[s]://host[:port][/prefix][?tls=verify|insecure],
+ * into the base every API path is appended to (written to base, without the
+ * options or a final '/') and its TLS option: *insecure is true for
+ * tls=insecure (a self-signed certificate: neither the certificate nor the
+ * host name is checked, for HTTPS and the wss:// input socket alike).
+ * Returns 0, or -1 with a sentence in why (another scheme, an unknown or
+ * repeated option, a bad value).
+ */
+int nanokvm_parse_url(const char *url, char *base, size_t len, bool *insecure, char *why,
+                      size_t wlen) MUSTCHECK;
 
 /* Pure helpers of the NanoKVM driver, for tests (drv_nanokvm_ws.c, drv_nanokvm_ops.c). */
 

@@ -169,22 +169,74 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
 	return mjpeg_feed(&k->mj, p, n, on_jpeg, k) == 0 ? n : 0;
 }
 
+int nanokvm_parse_url(const char *url, char *base, size_t len, bool *insecure, char *why,
+                      size_t wlen)
+{
+	size_t n = strcspn(url, "?#");
+	const char *q = url + n;
+	bool seen = false;
+
+	*insecure = false;
+	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+		snprintf(why, wlen, "a nanokvm device URL starts with http:// or https://");
+		return -1;
+	}
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n >= len) {
+		snprintf(why, wlen, "the device URL is too long");
+		return -1;
+	}
+	memcpy(base, url, n);
+	base[n] = '\0';
+	for (q = *q == '?' ? q + 1 : NULL; q != NULL && *q != '\0' && *q != '#';) {
+		size_t m = strcspn(q, "&#");
+		if (seen || m < 4 || strncmp(q, "tls=", 4) != 0) {
+			snprintf(why, wlen, "%s URL option '%.*s' (known: tls=verify|insecure)",
+			         seen && m >= 4 && strncmp(q, "tls=", 4) == 0 ? "repeated" : "unknown",
+			         (int)(m > 40 ? 40 : m), q);
+			return -1;
+		}
+		seen = true;
+		if (m == 10 && strncmp(q + 4, "verify", 6) == 0)
+			*insecure = false;
+		else if (m == 12 && strncmp(q + 4, "insecure", 8) == 0)
+			*insecure = true;
+		else {
+			snprintf(why, wlen, "%.*s: use tls=verify or tls=insecure", (int)(m > 40 ? 40 : m), q);
+			return -1;
+		}
+		q += m;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+void nk_url(struct nk *k, CURL *e, const char *path)
+{
+	char *url = xasprintf("%s%s", k->base, path);
+
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (k->insecure) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	free(url);
+}
+
 static void on_done(void *arg, CURLcode result);
 
 /* Configures k->e for path (GET, or POST of body) and starts it. Returns 0 or -1. */
 static int start(struct nk *k, enum nk_step step, const char *path, const char *post)
 {
-	char *url;
-	size_t blen = strlen(k->s->cfg.url);
-
-	while (blen > 0 && k->s->cfg.url[blen - 1] == '/')
-		blen--;
-	url = xasprintf("%.*s%s", (int)blen, k->s->cfg.url, path);
 	nk_set_step(k, step);
 	buf_reset(&k->body);
 	curl_easy_reset(k->e);
-	curl_easy_setopt(k->e, CURLOPT_URL, url);
-	curl_easy_setopt(k->e, CURLOPT_PROTOCOLS_STR, "http,https");
+	nk_url(k, k->e, path);
+	k->curl_why[0] = '\0';
+	curl_easy_setopt(k->e, CURLOPT_ERRORBUFFER, k->curl_why);
 	curl_easy_setopt(k->e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(k->e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(k->e, CURLOPT_HEADERDATA, k);
@@ -209,7 +261,6 @@ static int start(struct nk *k, enum nk_step step, const char *path, const char *
 		curl_easy_setopt(k->e, CURLOPT_HTTPHEADER, &json);
 		curl_easy_setopt(k->e, CURLOPT_COPYPOSTFIELDS, post);
 	}
-	free(url);
 	if (http_start(k->e, on_done, k) < 0) {
 		session_error(k->s, SE_OFFLINE, "transfer not started");
 		return -1;
@@ -258,6 +309,15 @@ static void login_done(struct nk *k, long status)
 	char why[128];
 	int code;
 
+	if (status >= 300 && status < 400 && k->base[4] == ':') {
+		/* With HTTPS on, the plain port only redirects to it (§1). */
+		char *to = NULL;
+		curl_easy_getinfo(k->e, CURLINFO_REDIRECT_URL, &to);
+		snprintf(why, sizeof why, "the device serves HTTPS only (HTTP %ld to %.60s): use an "
+		         "https:// URL", status, to != NULL ? to : "elsewhere");
+		session_error(k->s, SE_CONFIG, why);
+		return;
+	}
 	if (status != 200 || (o = envelope(k, &code, &msg)) == NULL) {
 		snprintf(why, sizeof why, "login answered HTTP %ld without an envelope", status);
 		session_error(k->s, SE_PROTOCOL, why);
@@ -297,7 +357,7 @@ static void learn_address(struct nk *k)
 	curl_easy_getinfo(k->e, CURLINFO_PRIMARY_PORT, &port);
 	snprintf(k->addr, sizeof k->addr, "%s", ip != NULL ? ip : "");
 	k->port = (uint16_t)port;
-	if (curl_url_set(u, CURLUPART_URL, k->s->cfg.url, 0) == CURLUE_OK &&
+	if (curl_url_set(u, CURLUPART_URL, k->base, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK) {
 		k->tls = strcasecmp(scheme, "https") == 0;
@@ -384,6 +444,14 @@ static void on_done(void *arg, CURLcode result)
 		}
 		k->relogin_used = true;
 		(void)start_login(k);
+		return;
+	}
+	if (result == CURLE_PEER_FAILED_VERIFICATION) {
+		/* Retrying cannot help: the device's configuration must change. */
+		snprintf(why, sizeof why, "TLS certificate not accepted (%.50s); a self-signed one "
+		         "needs ?tls=insecure",
+		         k->curl_why[0] ? k->curl_why : curl_easy_strerror(result));
+		session_error(k->s, SE_CONFIG, why);
 		return;
 	}
 	if (result != CURLE_OK && !(k->step == NK_STREAM && result == CURLE_WRITE_ERROR)) {
@@ -523,19 +591,14 @@ static void call_start(struct nk *k, struct nk_call *c, const char *path, const 
                        long timeout_ms, nk_fn then)
 {
 	static struct curl_slist json = { (char *)"Content-Type: application/json", NULL };
-	size_t blen = strlen(k->s->cfg.url);
-	char *url, *cookie;
+	char *cookie;
 	bool login = strcmp(path, "/api/auth/login") == 0;
 
-	while (blen > 0 && k->s->cfg.url[blen - 1] == '/')
-		blen--;
-	url = xasprintf("%.*s%s", (int)blen, k->s->cfg.url, path);
 	cookie = xasprintf("nano-kvm-token=%s", k->token);
 	buf_reset(&c->body);
 	c->then = then;
 	curl_easy_reset(c->e);
-	curl_easy_setopt(c->e, CURLOPT_URL, url);
-	curl_easy_setopt(c->e, CURLOPT_PROTOCOLS_STR, "http,https");
+	nk_url(k, c->e, path);
 	curl_easy_setopt(c->e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c->e, CURLOPT_WRITEFUNCTION, call_body);
@@ -550,7 +613,6 @@ static void call_start(struct nk *k, struct nk_call *c, const char *path, const 
 		curl_easy_setopt(c->e, CURLOPT_HTTPHEADER, &json);
 		curl_easy_setopt(c->e, CURLOPT_COPYPOSTFIELDS, post);
 	}
-	free(url);
 	free(cookie);
 	c->running = true;
 	if (http_start(c->e, call_done, c) < 0) {
@@ -672,6 +734,7 @@ static void on_timer(struct watch *w, uint32_t events)
 static int nk_open(struct session *s)
 {
 	struct nk *k = xcalloc(1, sizeof *k);
+	char why[160];
 
 	k->s = s;
 	k->e = curl_easy_init();
@@ -687,6 +750,11 @@ static int nk_open(struct session *s)
 	if (k->timer->w.fd < 0 || watch_add(&k->timer->w, EPOLLIN) < 0)
 		abort();	/* out of descriptors: the supervisor restarts us */
 	s->drv_state = k;
+	if (nanokvm_parse_url(s->cfg.url, k->base, sizeof k->base, &k->insecure, why,
+	                      sizeof why) < 0) {
+		session_error(s, SE_CONFIG, why);
+		return -1;
+	}
 	return start_login(k);
 }
 

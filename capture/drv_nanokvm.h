@@ -47,6 +47,9 @@ struct nk_call {
 
 struct nk {
 	struct session *s;
+	char base[SESSION_URL_MAX + 1];	/* the device URL without options or a final '/' */
+	bool insecure;			/* ?tls=insecure: the certificate is not checked */
+	char curl_why[CURL_ERROR_SIZE];	/* libcurl's detail of k->e's last failure */
 	CURL *e;			/* the connection sequence, then the stream */
 	enum nk_step step;
 	struct buf body;
@@ -99,6 +102,8 @@ struct nk {
 
 /* drv_nanokvm.c */
 void nk_arm(struct nk *k);
+/* Points e at k->base + path with the TLS checks the device's URL asks for. */
+void nk_url(struct nk *k, CURL *e, const char *path);
 void nk_call_init(struct nk *k, struct nk_call *c);
 void nk_call_cleanup(struct nk_call *c);
 /* Starts a REST call on c (POST when post != NULL); c->then runs when it ends. */

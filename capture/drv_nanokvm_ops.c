@@ -20,7 +20,8 @@
  * The result names the presses made and the LED before and after.
  *
  * Device refusals (HTTP 200 with a negative code) end the operation with
- * SE_PROTOCOL and the device's own message; 401/403 are SE_AUTH, a route
+ * SE_PROTOCOL and the device's own message; 401 is SE_AUTH, 403 (a role
+ * without the right, HEAD firmware) SE_CONFIG, a route
  * the firmware lacks (404) SE_UNSUPPORTED, transport failures SE_OFFLINE or
  * SE_TIMEOUT; arguments the device cannot take (a key name, a character, a
  * point off the screen) SE_INVALID, before anything reaches the device.
@@ -274,9 +275,14 @@ static bool call_ok(struct nk *k, const char *what)
 		        c->result == CURLE_FAILED_INIT ? c->msg : curl_easy_strerror(c->result));
 		return false;
 	}
-	if (c->status == 401 || c->status == 403) {
-		op_fail(k, SE_AUTH, "%s: the device answered HTTP %ld (%s)", what, c->status,
-		        c->status == 401 ? "token refused" : "the account's role may not do this");
+	if (c->status == 401) {
+		op_fail(k, SE_AUTH, "%s: the device answered HTTP 401 (token refused)", what);
+		return false;
+	}
+	if (c->status == 403) {
+		/* §11: a role (HEAD firmware), not the password: retrying cannot help. */
+		op_fail(k, SE_CONFIG, "%s: the device answered 403 forbidden: the NanoKVM account "
+		        "'%.40s' lacks the admin role this needs", what, k->s->cfg.username);
 		return false;
 	}
 	if (c->status == 404) {

@@ -129,7 +129,7 @@ static void ws_failed(struct nk *k, const char *why)
 void nk_ws_start(struct nk *k)
 {
 	struct ws_params p = {
-		.addr = k->addr, .port = k->port, .tls = k->tls, .host = k->host,
+		.addr = k->addr, .port = k->port, .tls = k->tls, .insecure = k->insecure, .host = k->host,
 		.host_name = k->host_name, .path = "/api/ws",
 	};
 	char why[128], *cookie;

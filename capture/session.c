@@ -217,8 +217,14 @@ struct session *session_ensure(const struct device_cfg *cfg)
 		sessions = s;
 	}
 	s->demand_ns = now_mono_ns();
-	/* A live session keeps its configuration: cfg may even be &s->cfg. */
-	if (s->state == SS_IDLE || s->state == SS_FAILED) {
+	/* A live session keeps its configuration: cfg may even be &s->cfg. A failed one
+	 * (retrying cannot help) tries again at once only with a new configuration, else
+	 * once the longest backoff has passed: a reader polling for frames sees the
+	 * failure and its reason instead of a connection attempt per poll. */
+	if (s->state == SS_IDLE ||
+	    (s->state == SS_FAILED &&
+	     (memcmp(cfg, &s->cfg, sizeof *cfg) != 0 ||
+	      s->demand_ns >= s->state_since_ns + session_timing.backoff_max_ms * MS))) {
 		if (cfg != &s->cfg)
 			s->cfg = *cfg;
 		s->last_error = SE_NONE;
@@ -402,8 +408,12 @@ void session_reconfigure(struct session *s, const struct device_cfg *cfg)
 		return;
 	}
 	s->cfg = *cfg;
-	if (s->state != SS_FAILED) {
-		/* A failed session waits for demand; any other reconnects now. */
+	if (s->state == SS_FAILED) {
+		/* A failed session waits for demand, which opens it at once (session_ensure). */
+		session_set_state(s, SS_IDLE, "configuration changed");
+		shm_slot_release(cap.frames, s->slot);
+		s->slot = -1;
+	} else {
 		if (s->state != SS_BACKING_OFF)
 			session_set_state(s, SS_BACKING_OFF, "configuration changed");
 		s->retry_ns = now_mono_ns();

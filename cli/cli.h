@@ -76,7 +76,7 @@ int cli_getopts(int argc, char **argv, const struct option *opts, unsigned allow
 /* Whether s is 1 to max characters of text without control characters (common.c). */
 bool cli_text_ok(const char *s, size_t max);
 
-/* kvmgate device <list|add|remove> (device.c). */
+/* kvmgate device <list|show|add|update|remove> (device.c). */
 int cmd_device(int argc, char **argv);
 
 /* Applies every migration not yet applied; shared by migrate and init. */

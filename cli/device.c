@@ -1,6 +1,6 @@
 /*
- * device.c - kvmgate device: list, add and remove an organisation's devices
- * from the server's shell. Credentials are sealed as the REST API seals
+ * device.c - kvmgate device: list, show, add, update and remove an
+ * organisation's devices from the server's shell. Credentials are sealed as the REST API seals
  * them (shared/devcred.c) and never printed; the password comes from a file
  * (--password-file, "-" for standard input) or a prompt, never from the
  * command line. Adding and removing are in the organisation's audit chain:
@@ -22,6 +22,7 @@
 enum opt {
 	OPT_ORG = 1 << 0, OPT_JSON = 1 << 1, OPT_KIND = 1 << 2, OPT_URL = 1 << 3,
 	OPT_USERNAME = 1 << 4, OPT_PASSWORD_FILE = 1 << 5, OPT_TAGS = 1 << 6,
+	OPT_KEEP_WARM = 1 << 7,
 };
 
 static const struct option long_opts[] = {
@@ -32,18 +33,20 @@ static const struct option long_opts[] = {
 	{ "username", required_argument, NULL, OPT_USERNAME },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "tags", required_argument, NULL, OPT_TAGS },
+	{ "keep-warm", required_argument, NULL, OPT_KEEP_WARM },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct dev_opts {
 	unsigned seen;
 	const char *org, *kind, *url, *username, *password_file, *tags, *name;
+	const char *keep_warm;		/* "true", "false" (from on|off), or NULL */
 	bool json;
 	long long org_id;
 };
 
 typedef int sub_fn(struct dev_opts *o);
-static sub_fn device_list, device_add, device_remove;
+static sub_fn device_list, device_show, device_add, device_update, device_remove;
 
 static const struct sub {
 	const char *name;
@@ -55,11 +58,17 @@ static const struct sub {
 } subs[] = {
 	{ "list", device_list, OPT_ORG | OPT_JSON, 0, 0, false,
 	  "list                        the organisation's devices (never their credentials)" },
+	{ "show", device_show, OPT_ORG | OPT_JSON, 0, 1, false,
+	  "show NAME                   one device (never its credentials)" },
 	{ "add", device_add,
-	  OPT_ORG | OPT_JSON | OPT_KIND | OPT_URL | OPT_USERNAME | OPT_PASSWORD_FILE | OPT_TAGS,
-	  OPT_KIND | OPT_URL, 1, true,
+	  OPT_ORG | OPT_JSON | OPT_KIND | OPT_URL | OPT_USERNAME | OPT_PASSWORD_FILE | OPT_TAGS |
+	  OPT_KEEP_WARM, OPT_KIND | OPT_URL, 1, true,
 	  "add NAME --kind nanokvm|pikvm|ami|vnc --url URL [--username U]\n"
-	  "      [--password-file F|-] [--tags a,b]   a device; without a file the password is asked for" },
+	  "      [--password-file F|-] [--tags a,b] [--keep-warm on|off]\n"
+	  "                              a device; without a file the password is asked for" },
+	{ "update", device_update, OPT_ORG | OPT_JSON | OPT_KEEP_WARM, OPT_KEEP_WARM, 1, true,
+	  "update NAME --keep-warm on|off\n"
+	  "                              keep the device's session open with no demand, or not" },
 	{ "remove", device_remove, OPT_ORG | OPT_JSON, 0, 1, true,
 	  "remove NAME                 remove a device" },
 };
@@ -91,12 +100,34 @@ static bool url_ok(const char *url)
 	       strpbrk(url, "@ \t") == NULL && cli_text_ok(url, 2000);
 }
 
+/* The columns list and show print: never credentials, only whether there are some. */
+#define DEVICE_JSON \
+	"json_build_object('id', id, 'name', name, 'kind', kind, 'url', base_url, 'tags', tags, " \
+	"  'enabled', enabled, 'keep_warm', keep_warm, " \
+	"  'has_credentials', cred_ciphertext IS NOT NULL)"
+
+/* One line of list for people. */
+static void print_device(json_object *d)
+{
+	json_object *v;
+	const char *f[3] = { "id", "tags", "has_credentials" };
+	const char *s[3];
+
+	for (int k = 0; k < 3; k++)
+		s[k] = json_object_object_get_ex(d, f[k], &v)
+			? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "";
+	printf("%-6s %-32s %-8s %s tags=%s credentials=%s keep_warm=%s\n", s[0],
+	       json_object_get_string(json_object_object_get(d, "name")),
+	       json_object_get_string(json_object_object_get(d, "kind")),
+	       json_object_get_string(json_object_object_get(d, "url")), s[1],
+	       strcmp(s[2], "true") == 0 ? "yes" : "no",
+	       json_object_get_boolean(json_object_object_get(d, "keep_warm")) ? "on" : "off");
+}
+
 static int device_list(struct dev_opts *o)
 {
 	static const char sql[] =
-		"SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, 'kind', kind, "
-		"  'url', base_url, 'tags', tags, 'enabled', enabled, "
-		"  'has_credentials', cred_ciphertext IS NOT NULL) ORDER BY name), '[]')::text "
+		"SELECT coalesce(json_agg(" DEVICE_JSON " ORDER BY name), '[]')::text "
 		"FROM devices WHERE org_id = $1";
 	char org[24];
 	const char *p[1] = { org };
@@ -114,20 +145,37 @@ static int device_list(struct dev_opts *o)
 		cli_print_json(out);
 		return 0;
 	}
-	for (size_t i = 0; i < json_object_array_length(rows); i++) {
-		json_object *d = json_object_array_get_idx(rows, i), *v;
-		const char *f[6] = { "id", "name", "kind", "url", "tags", "has_credentials" };
-		const char *s[6];
-		for (int k = 0; k < 6; k++)
-			s[k] = json_object_object_get_ex(d, f[k], &v)
-				? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "";
-		printf("%-6s %-32s %-8s %s tags=%s credentials=%s\n", s[0],
-		       json_object_get_string(json_object_object_get(d, "name")),
-		       json_object_get_string(json_object_object_get(d, "kind")),
-		       json_object_get_string(json_object_object_get(d, "url")), s[4],
-		       strcmp(s[5], "true") == 0 ? "yes" : "no");
-	}
+	for (size_t i = 0; i < json_object_array_length(rows); i++)
+		print_device(json_object_array_get_idx(rows, i));
 	json_object_put(rows);
+	return 0;
+}
+
+static int device_show(struct dev_opts *o)
+{
+	static const char sql[] =
+		"SELECT " DEVICE_JSON "::text FROM devices WHERE org_id = $1 AND name = $2";
+	char org[24];
+	const char *p[2] = { org, o->name };
+	json_object *d;
+	PGresult *r;
+
+	snprintf(org, sizeof org, "%lld", o->org_id);
+	if ((r = db_query(sql, 2, p)) == NULL)
+		return db_failed();
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		fprintf(stderr, "kvmgate: no device '%s' in '%s'\n", o->name, o->org);
+		return 1;
+	}
+	d = json_tokener_parse(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (o->json) {
+		cli_print_json(d);
+		return 0;
+	}
+	print_device(d);
+	json_object_put(d);
 	return 0;
 }
 
@@ -164,14 +212,14 @@ static int device_add(struct dev_opts *o)
 {
 	static const char sql[] =
 		"INSERT INTO devices (org_id, name, kind, base_url, tags, cred_nonce, "
-		"  cred_ciphertext, cred_key_id) "
+		"  cred_ciphertext, cred_key_id, keep_warm) "
 		"VALUES ($1, $2, $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), "
-		"  decode($6, 'hex'), decode($7, 'hex'), $8) "
+		"  decode($6, 'hex'), decode($7, 'hex'), $8, coalesce($9::boolean, false)) "
 		"ON CONFLICT (org_id, name) DO NOTHING RETURNING id";
 	struct devcred_sealed sealed = { 0 };
 	char org[24], password[PASSWORD_MAX + 2], why[256];
 	json_object *tags = json_object_new_array(), *j;
-	const char *p[8];
+	const char *p[9];
 	bool kind_ok = false, has_pass;
 	PGresult *r;
 	int rc = 2;
@@ -222,7 +270,8 @@ static int device_add(struct dev_opts *o)
 	p[5] = sealed.nonce_hex;
 	p[6] = sealed.ct_hex;
 	p[7] = sealed.nonce_hex ? sealed.key_id : NULL;
-	if ((r = db_query(sql, 8, p)) == NULL) {
+	p[8] = o->keep_warm;
+	if ((r = db_query(sql, 9, p)) == NULL) {
 		db_failed();
 		goto out;
 	}
@@ -238,6 +287,9 @@ static int device_add(struct dev_opts *o)
 		json_object_object_add(j, "name", json_object_new_string(o->name));
 		json_object_object_add(j, "has_credentials",
 		                       json_object_new_boolean(sealed.nonce_hex != NULL));
+		json_object_object_add(j, "keep_warm",
+		                       json_object_new_boolean(o->keep_warm != NULL &&
+		                                               strcmp(o->keep_warm, "true") == 0));
 		cli_print_json(j);
 	} else {
 		printf("device %s '%s' added to '%s'%s\n", PQgetvalue(r, 0, 0), o->name, o->org,
@@ -250,6 +302,38 @@ out:
 	devcred_sealed_cleanup(&sealed);
 	json_object_put(tags);
 	return rc;
+}
+
+static int device_update(struct dev_opts *o)
+{
+	static const char sql[] =
+		"UPDATE devices SET keep_warm = $3::boolean WHERE org_id = $1 AND name = $2 "
+		"RETURNING id";
+	char org[24];
+	const char *p[3] = { org, o->name, o->keep_warm };
+	PGresult *r;
+
+	snprintf(org, sizeof org, "%lld", o->org_id);
+	if ((r = db_query(sql, 3, p)) == NULL)
+		return db_failed();
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		fprintf(stderr, "kvmgate: no device '%s' in '%s'\n", o->name, o->org);
+		return 1;
+	}
+	if (o->json) {
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "id", json_object_new_int64(atoll(PQgetvalue(r, 0, 0))));
+		json_object_object_add(j, "name", json_object_new_string(o->name));
+		json_object_object_add(j, "keep_warm",
+		                       json_object_new_boolean(strcmp(o->keep_warm, "true") == 0));
+		cli_print_json(j);
+	} else {
+		printf("device '%s' in '%s': keep_warm %s\n", o->name, o->org,
+		       strcmp(o->keep_warm, "true") == 0 ? "on" : "off");
+	}
+	PQclear(r);
+	return 0;
 }
 
 static int device_remove(struct dev_opts *o)
@@ -284,7 +368,7 @@ int cmd_device(int argc, char **argv)
 {
 	struct dev_opts o = { 0 };
 	const struct sub *sub = NULL;
-	const char *val[ARRAY_LEN(long_opts)] = { NULL };
+	const char *val[ARRAY_LEN(long_opts)] = { NULL }, *v;
 	struct cli_change change;
 	json_object *args;
 	char action[64], what[64];
@@ -313,6 +397,14 @@ int cmd_device(int argc, char **argv)
 	o.username = val[__builtin_ctz(OPT_USERNAME)];
 	o.password_file = val[__builtin_ctz(OPT_PASSWORD_FILE)];
 	o.tags = val[__builtin_ctz(OPT_TAGS)];
+	if ((v = val[__builtin_ctz(OPT_KEEP_WARM)]) != NULL) {
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			fprintf(stderr, "kvmgate: device %s: --keep-warm takes on or off\n", sub->name);
+			json_object_put(args);
+			return usage();
+		}
+		o.keep_warm = strcmp(v, "on") == 0 ? "true" : "false";
+	}
 	for (int i = first + 1; i < argc; i++, n++)
 		if (n == 0 && sub->nargs == 1)
 			o.name = argv[i];

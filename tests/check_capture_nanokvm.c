@@ -340,6 +340,38 @@ START_TEST(test_relogin_once_on_401)
 END_TEST
 
 /* §5.3: pixel centres map to 1..32767 and the device's inverse lands on the same pixel. */
+static const struct {
+	const char *url, *base;
+	bool insecure;
+	const char *why;	/* NULL: accepted */
+} url_cases[] = {
+	{ "http://10.0.0.7", "http://10.0.0.7", false, NULL },
+	{ "https://kvm.lab:8443/", "https://kvm.lab:8443", false, NULL },
+	{ "https://kvm.lab/?tls=insecure", "https://kvm.lab", true, NULL },
+	{ "https://kvm.lab?tls=verify", "https://kvm.lab", false, NULL },
+	{ "https://kvm.lab?tls=maybe", NULL, false, "tls=maybe: use tls=verify or tls=insecure" },
+	{ "https://kvm.lab?tls=insecure&tls=verify", NULL, false, "repeated URL option 'tls=verify' (known: tls=verify|insecure)" },
+	{ "https://kvm.lab?jpeg=8", NULL, false, "unknown URL option 'jpeg=8' (known: tls=verify|insecure)" },
+	{ "vnc://kvm.lab", NULL, false, "a nanokvm device URL starts with http:// or https://" },
+};
+
+START_TEST(test_parse_url)
+{
+	char base[SESSION_URL_MAX + 1], why[160] = "";
+	bool insecure = true;
+	int rc = nanokvm_parse_url(url_cases[_i].url, base, sizeof base, &insecure, why, sizeof why);
+
+	if (url_cases[_i].why == NULL) {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_str_eq(base, url_cases[_i].base);
+		ck_assert(insecure == url_cases[_i].insecure);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_str_eq(why, url_cases[_i].why);
+	}
+}
+END_TEST
+
 START_TEST(test_pointer_mapping)
 {
 	static const struct { int px; uint32_t size; uint16_t want; } cases[] = {
@@ -531,6 +563,7 @@ static Suite *nanokvm_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_password_known_answer);
+	tcase_add_loop_test(tc, test_parse_url, 0, (int)(sizeof url_cases / sizeof url_cases[0]));
 	tcase_add_test(tc, test_pointer_mapping);
 	tcase_add_test(tc, test_paste_chunks);
 	tcase_add_test(tc, test_langue);

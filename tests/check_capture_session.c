@@ -266,6 +266,10 @@ START_TEST(test_unknown_kind_fails)
 	ck_assert_int_eq(s->last_error, SE_UNSUPPORTED);
 	ck_assert_int_eq(fake.opens, 0);
 	ck_assert_uint_eq(cap.sessions, 0);
+	/* The same configuration again: still failed, with its reason, no new attempt. */
+	ck_assert_ptr_eq(session_ensure(&c), s);
+	ck_assert_int_eq(s->state, SS_FAILED);
+	ck_assert_int_eq(s->last_error, SE_UNSUPPORTED);
 	/* A failed session takes a corrected configuration on the next demand. */
 	ck_assert_ptr_eq(session_ensure(&good), s);
 	ck_assert_int_eq(s->state, SS_CONNECTING);

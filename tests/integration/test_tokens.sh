@@ -427,6 +427,34 @@ check "device list --json: no credentials" \
   [ "$rc/$(jq -r '[.devices[].name] | join(",")' <<<"$out")" = 0/cli-bmc ] && lacks "$out" cli-login
 cli device list --org default
 check "device list for people" grep -q "cli-bmc .*credentials=yes" <<<"$out"
+check "device list: keep_warm off by default" grep -q "cli-bmc .*keep_warm=off" <<<"$out"
+cli device update --org default cli-bmc --keep-warm on --json
+check "device update --keep-warm on" \
+  [ "$rc/$(jq -c '[.name,.keep_warm]' <<<"$out")/$(sql "SELECT keep_warm FROM devices WHERE id = $cli_dev")" = '0/["cli-bmc",true]/t' ]
+rest GET "/devices/$cli_dev"
+check "REST shows what the CLI set" [ "$(jqr .keep_warm)" = true ]
+cli device show --org default cli-bmc --json
+check "device show --json: keep_warm, no credentials" \
+  [ "$rc/$(jq -c '[.name,.keep_warm,.has_credentials]' <<<"$out")" = '0/["cli-bmc",true,true]' ] && lacks "$out" cli-login
+cli device list --org default --json
+check "device list --json: keep_warm" [ "$(jq -c '[.devices[] | select(.name == "cli-bmc") | .keep_warm]' <<<"$out")" = '[true]' ]
+cli device show --org default cli-bmc
+check "device show for people" grep -q "cli-bmc .*keep_warm=on" <<<"$out"
+rest PATCH "/devices/$cli_dev" -H 'Content-Type: application/json' --data-binary '{"keep_warm":false}'
+cli device show --org default cli-bmc --json
+check "the CLI shows what REST set" [ "$(jq -r .keep_warm <<<"$out")" = false ]
+cli device update --org default cli-bmc --keep-warm maybe
+check "device update --keep-warm with neither on nor off: exit 2" [ "$rc" = 2 ]
+cli device update --org default cli-bmc
+check "device update without a change: exit 2" [ "$rc" = 2 ]
+cli device update --org default no-such-dev --keep-warm on
+check "device update of an unknown device: exit 1" [ "$rc" = 1 ]
+cli device show --org cli-org cli-bmc
+check "device show in another organisation: exit 1" [ "$rc" = 1 ]
+cli device add --org default cli-warm --kind vnc --url vnc://10.2.0.10 --keep-warm on --json </dev/null
+check "device add --keep-warm on" \
+  [ "$rc/$(jq -r .keep_warm <<<"$out")/$(sql "SELECT keep_warm FROM devices WHERE name = 'cli-warm'")" = 0/true/t ]
+cli device remove --org default cli-warm
 cli device remove --org cli-org cli-bmc
 check "device remove in another organisation: exit 1" [ "$rc" = 1 ]
 cli device remove --org default cli-bmc --json
@@ -449,6 +477,7 @@ check "user changes by the CLI are recorded" \
   [ "$(cli_events cli-org 'kvmgate user set-role')" = pending,error,pending,ok ]
 check "device add by the CLI is recorded, never the password" \
   [ "$(cli_events default 'kvmgate device add' | cut -d, -f1-2)" = pending,ok ] &&
+  [ "$(cli_events default 'kvmgate device update')" = pending,ok,pending,error ] &&
   [ "$(sql "SELECT count(*) FROM audit_events WHERE position('cli-pa55' in convert_from(canon, 'UTF8')) > 0")" = 0 ]
 check "reads are not recorded" [ "$(cli_events cli-org 'kvmgate token list')" = "" ]
 cli audit verify --org cli-org

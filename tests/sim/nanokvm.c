@@ -8,6 +8,11 @@
  *               [--width 1920 --height 1080] [--state-dir D] [--no-hdmi]
  *               [--token-ttl S] [--time-scale F] [--long-press-ms MS]
  *               [--ws-deadline S] [--fps N] [--usb-offline-ms MS] [--frame-detect]
+ *               [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]
+ *
+ * With a certificate it serves HTTPS (and wss:// for /api/ws) on --port, as a
+ * NanoKVM with `proto: https` does on 443; --redirect-port is then its plain
+ * HTTP port, which only redirects (307) to the same path over HTTPS (§1).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -754,6 +759,35 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+static int tls_port;
+
+/* The plain port of a device serving HTTPS: every request goes to https://host:port/path. */
+static int redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                             void *in, size_t len)
+{
+	uint8_t buf[LWS_PRE + 1024], *p = buf + LWS_PRE, *end = buf + sizeof buf - 1;
+	char host[256] = "", *loc;
+	int n;
+
+	if (reason != LWS_CALLBACK_HTTP)
+		return 0;
+	sim_count("redirect");
+	if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) < 0)
+		host[0] = '\0';
+	host[strcspn(host, ":")] = '\0';
+	loc = xasprintf("https://%s:%d%s", host[0] ? host : "127.0.0.1", tls_port, (const char *)in);
+	n = lws_http_redirect(wsi, 307, (const uint8_t *)loc, (int)strlen(loc), &p, end);
+	free(loc);
+	if (n < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static const struct lws_protocols redirect_protocols[] = {
+	{ "redirect", redirect_callback, 0, 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
 /* ---- options */
 
 static int set_profile(const char *name)
@@ -788,7 +822,8 @@ static void usage(void)
 	fprintf(stderr, "usage: sim-nanokvm --port N --firmware 2.3.1-legacy|2.4.x|2.5.0|head|2.X.Y\n"
 	        "       [--password P] [--width W --height H] [--state-dir D] [--no-hdmi]\n"
 	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n"
-	        "       [--usb-offline-ms MS] [--frame-detect]\n");
+	        "       [--usb-offline-ms MS] [--frame-detect]\n"
+	        "       [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]\n");
 	exit(2);
 }
 
@@ -815,14 +850,18 @@ int main(int argc, char **argv)
 		{ "ws-deadline", required_argument, NULL, 'w' }, { "fps", required_argument, NULL, 'r' },
 		{ "usb-offline-ms", required_argument, NULL, 'u' },
 		{ "frame-detect", no_argument, NULL, 'D' },
+		{ "tls-cert", required_argument, NULL, 'C' }, { "tls-key", required_argument, NULL, 'K' },
+		{ "redirect-port", required_argument, NULL, 'R' },
+		{ "user", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
-	int port = -1, c;
+	const char *cert = NULL, *key = NULL;
+	int port = -1, redirect_port = -1, c;
 	char *end;
 
 	log_init("sim-nanokvm");
-	lws_set_log_level(LLL_ERR, NULL);
+	lws_set_log_level(getenv("SIM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO : LLL_ERR, NULL);
 	sim.width = 1920;
 	sim.height = 1080;
 	sim.token_ttl = 2678400;
@@ -861,11 +900,25 @@ int main(int argc, char **argv)
 		case 'u': usb_offline_ms = num_opt(optarg, 0, 60000, "usb-offline-ms"); break;
 		case 'r': sim.fps = (int)num_opt(optarg, 1, 120, "fps"); break;
 		case 'D': sim.frame_detect = true; break;
+		case 'C': cert = optarg; break;
+		case 'K': key = optarg; break;
+		case 'R': redirect_port = (int)num_opt(optarg, 1, 65535, "redirect-port"); break;
+		case 'U':
+			/* head's multi-user accounts: NAME:PASSWORD with the role "user". */
+			if ((end = strchr(optarg, ':')) == NULL || end == optarg)
+				usage();
+			free(sim.user_name);
+			sim.user_name = xasprintf("%.*s", (int)(end - optarg), optarg);
+			sim.user_password = end + 1;
+			break;
 		default: usage();
 		}
 	}
-	if (port < 0 || optind != argc)
+	if (port < 0 || optind != argc || (cert == NULL) != (key == NULL) ||
+	    (redirect_port >= 0 && cert == NULL))
 		usage();
+	tls_port = port;
+	sim.tls = cert != NULL;
 
 	random_bytes(sim.secret, sizeof sim.secret);
 	sim.counters = json_object_new_object();
@@ -874,16 +927,32 @@ int main(int argc, char **argv)
 	last_signal = sim_signal();
 
 	memset(&info, 0, sizeof info);
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+	               (cert != NULL ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+	sim.ctx = lws_create_context(&info);
 	info.port = port;
 	info.iface = "127.0.0.1";
 	info.protocols = protocols;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 20;
-	sim.ctx = lws_create_context(&info);
-	if (sim.ctx == NULL) {
-		log_errx("cannot listen on 127.0.0.1:%d", port);
+	info.ssl_cert_filepath = cert;
+	info.ssl_private_key_filepath = key;
+	/* HTTP/1.1 only: the stream and /api/ws are written as HTTP/1.1 (the device's Go
+	 * server also offers h2, which libcurl may pick; the driver works with either). */
+	info.alpn = "http/1.1";
+	if (sim.ctx == NULL || lws_create_vhost(sim.ctx, &info) == NULL) {
+		log_errx("cannot listen on 127.0.0.1:%d%s", port, cert != NULL ? " with TLS" : "");
 		return 1;
+	}
+	if (redirect_port >= 0) {
+		info.vhost_name = "redirect";
+		info.port = redirect_port;
+		info.protocols = redirect_protocols;
+		info.ssl_cert_filepath = info.ssl_private_key_filepath = NULL;
+		if (lws_create_vhost(sim.ctx, &info) == NULL) {
+			log_errx("cannot listen on 127.0.0.1:%d", redirect_port);
+			return 1;
+		}
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -897,5 +966,6 @@ int main(int argc, char **argv)
 	lws_context_destroy(sim.ctx);
 	screen_free(sim.screen);
 	json_object_put(sim.counters);
+	free(sim.user_name);
 	return 0;
 }

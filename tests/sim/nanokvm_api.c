@@ -18,7 +18,8 @@
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-enum { R_NOAUTH = 1, R_HEAD_ONLY = 2 };
+/* R_ADMIN: on head, an account of the role "user" gets 403 "forbidden" (RequireRole). */
+enum { R_NOAUTH = 1, R_HEAD_ONLY = 2, R_ADMIN = 4 };
 
 typedef void route_fn(const struct api_req *rq, struct json_object *body, struct api_resp *r);
 
@@ -139,7 +140,8 @@ bool api_token_ok(const char *token, struct auth_claims *c)
 		return false;
 	if (auth_jwt_check(sim.secret, sizeof sim.secret, token, now_s(), c) < 0)
 		return false;
-	if (strcmp(c->username, "admin") != 0)
+	if (strcmp(c->username, "admin") != 0 &&
+	    (sim.user_name == NULL || strcmp(c->username, sim.user_name) != 0))
 		return false;
 	if (sim.prof.head && (!c->has_version || c->token_version != sim.token_version))
 		return false;
@@ -164,19 +166,22 @@ static void h_login(const struct api_req *rq, struct json_object *body, struct a
 		plain(r, 500, NULL, "");
 		return;
 	}
-	if (strcmp(user, "admin") != 0 || d != AUTH_PLAIN || strcmp(plain_pw, sim.password) != 0) {
+	if (d != AUTH_PLAIN ||
+	    !((strcmp(user, "admin") == 0 && strcmp(plain_pw, sim.password) == 0) ||
+	      (sim.user_name != NULL && strcmp(user, sim.user_name) == 0 &&
+	       strcmp(plain_pw, sim.user_password) == 0))) {
 		free(plain_pw);
 		r->delay_ms = 2000;
 		fail(r, -2, "invalid username or password");
 		return;
 	}
 	free(plain_pw);
-	jwt = auth_jwt_make(sim.secret, sizeof sim.secret, "admin", now, now + sim.token_ttl,
+	jwt = auth_jwt_make(sim.secret, sizeof sim.secret, user, now, now + sim.token_ttl,
 	                    sim.prof.head, sim.token_version);
 	if (sim.prof.head) {
 		snprintf(r->set_cookie, sizeof r->set_cookie,
-		         "nano-kvm-token=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict",
-		         jwt, sim.token_ttl);
+		         "nano-kvm-token=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+		         jwt, sim.token_ttl, sim.tls ? "; Secure" : "");
 		ok(r, NULL);
 	} else {
 		struct json_object *d2 = json_object_new_object();
@@ -209,10 +214,12 @@ static void h_logout(const struct api_req *rq, struct json_object *body, struct 
 static void h_account(const struct api_req *rq, struct json_object *body, struct api_resp *r)
 {
 	struct json_object *d = json_object_new_object();
+	struct auth_claims c;
+	bool admin = !api_token_ok(rq->cookie_token, &c) || strcmp(c.username, "admin") == 0;
 
-	json_object_object_add(d, "username", json_object_new_string("admin"));
+	json_object_object_add(d, "username", json_object_new_string(admin ? "admin" : c.username));
 	if (sim.prof.head)
-		json_object_object_add(d, "role", json_object_new_string("admin"));
+		json_object_object_add(d, "role", json_object_new_string(admin ? "admin" : "user"));
 	ok(r, d);
 }
 
@@ -769,24 +776,24 @@ static const struct route routes[] = {
 	{ "GET", "/api/vm/gpio", 0, 0, h_gpio_get },
 	{ "GET", "/api/vm/hdmi", VER(2, 3, 0), 0, h_hdmi_get },
 	{ "POST", "/api/vm/hdmi/reset", 0, 0, h_hdmi_reset },
-	{ "POST", "/api/vm/hdmi/enable", VER(2, 3, 0), 0, h_hdmi_enable },
-	{ "POST", "/api/vm/hdmi/disable", VER(2, 3, 0), 0, h_hdmi_enable },
-	{ "POST", "/api/vm/hdmi/timeout", VER(2, 5, 0), 0, h_hdmi_timeout },
+	{ "POST", "/api/vm/hdmi/enable", VER(2, 3, 0), R_ADMIN, h_hdmi_enable },
+	{ "POST", "/api/vm/hdmi/disable", VER(2, 3, 0), R_ADMIN, h_hdmi_enable },
+	{ "POST", "/api/vm/hdmi/timeout", VER(2, 5, 0), R_ADMIN, h_hdmi_timeout },
 	{ "GET", "/api/vm/info", 0, 0, h_info },
 	{ "GET", "/api/vm/hardware", 0, 0, h_hardware },
 	{ "POST", "/api/vm/screen", 0, 0, h_screen },
-	{ "POST", "/api/vm/system/reboot", 0, 0, h_reboot },
+	{ "POST", "/api/vm/system/reboot", 0, R_ADMIN, h_reboot },
 	{ "POST", "/api/network/wol", 0, 0, h_wol },
 	{ "POST", "/api/hid/paste", 0, 0, h_paste },
-	{ "POST", "/api/hid/reset", 0, 0, h_hid_reset },
+	{ "POST", "/api/hid/reset", 0, R_ADMIN, h_hid_reset },
 	{ "GET", "/api/hid/mode", VER(2, 2, 5), 0, h_hid_mode_get },
-	{ "POST", "/api/hid/mode", VER(2, 2, 5), 0, h_hid_mode_post },
+	{ "POST", "/api/hid/mode", VER(2, 2, 5), R_ADMIN, h_hid_mode_post },
 	{ "GET", "/api/hid/leds", VER(2, 5, 0), 0, h_hid_leds },
-	{ "GET", "/api/storage/image", 0, 0, h_images },
-	{ "GET", "/api/storage/image/mounted", 0, 0, h_mounted },
-	{ "POST", "/api/storage/image/mount", 0, 0, h_mount },
-	{ "GET", "/api/storage/cdrom", VER(2, 2, 1), 0, h_cdrom },
-	{ "POST", "/api/storage/image/delete", VER(2, 3, 0), 0, h_delete },
+	{ "GET", "/api/storage/image", 0, R_ADMIN, h_images },
+	{ "GET", "/api/storage/image/mounted", 0, R_ADMIN, h_mounted },
+	{ "POST", "/api/storage/image/mount", 0, R_ADMIN, h_mount },
+	{ "GET", "/api/storage/cdrom", VER(2, 2, 1), R_ADMIN, h_cdrom },
+	{ "POST", "/api/storage/image/delete", VER(2, 3, 0), R_ADMIN, h_delete },
 	{ "GET", "/api/download/image/status", VER(2, 1, 6), 0, h_download_status },
 	{ "POST", "/api/stream/mjpeg/detect", 0, 0, h_detect },
 	{ "POST", "/api/stream/mjpeg/detect/stop", 0, 0, h_detect_stop },
@@ -819,6 +826,10 @@ void api_handle(const struct api_req *rq, struct api_resp *r)
 		sim_count(rt->path);
 	if (!(rt->flags & R_NOAUTH) && !api_token_ok(rq->cookie_token, &c)) {
 		unauthorized(r);
+		return;
+	}
+	if ((rt->flags & R_ADMIN) && sim.prof.head && strcmp(c.username, "admin") != 0) {
+		plain(r, 403, "application/json; charset=utf-8", "\"forbidden\"");
 		return;
 	}
 	if (rq->body_len > 0) {

@@ -175,9 +175,12 @@ struct paste_job;
 struct sim {
 	struct profile prof;
 	char *password, *state_dir;
+	/* head: a second account with the role "user" (--user NAME:PASSWORD), or NULL */
+	char *user_name, *user_password;
 	int width, height, quality, fps;
 	long long token_ttl, long_press_ms;
 	double time_scale;
+	bool tls;		/* serves HTTPS (--tls-cert) */
 	struct lws_context *ctx;
 
 	/* authentication */
