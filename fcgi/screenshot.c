@@ -109,6 +109,12 @@ static enum shot_status explain(const struct device_ref *d, enum frame_status st
 			         d->kind);
 			return SHOT_UNSUPPORTED;
 		}
+		if (r->error == SE_CONFIG) {
+			snprintf(why, len, "No screenshot of '%s': the device is not set up correctly "
+			         "(%s). An administrator must fix the device's settings.", d->name,
+			         r->why);
+			return SHOT_DEVICE;
+		}
 		snprintf(why, len, "No screenshot of '%s' within %d s: %s. Check that the device "
 		         "is powered and reachable, then try again.", d->name, WAIT_MS / 1000,
 		         detail);

@@ -70,7 +70,8 @@ open_session
 tool get_screenshot '{"device":"kvm-strict"}'
 check "get_screenshot: an error naming the option" \
   bash -c '[ "$1" = true ] && grep -qF "?tls=insecure" <<<"$2"' _ "$(jqr .result.isError)" "$(jqr '.result.content[0].text')"
-diag "$(jqr '.result.content[0].text')"
+check "and it says an administrator must fix the device, not to check its power" \
+  bash -c 'grep -q "not set up correctly" <<<"$1" && ! grep -q "powered" <<<"$1"' _ "$(jqr '.result.content[0].text')"
 
 out=$(cli frame --device "$redir" --out "$work/r.jpg" --timeout-ms 10000 2>&1)
 check "the plain port of an HTTPS device: use an https:// URL" \
