@@ -522,9 +522,12 @@ struct keystroke {
 int keys_parse(const char *combo, struct keystroke *out, char *why, size_t len) MUSTCHECK;
 
 /*
- * How a keyboard with layout ("" or "us": US QWERTY, the only one so far)
- * types code point cp ('\n' is Enter, '\t' Tab). Returns 0, or -1 when the
- * layout has no key for it.
+ * How a keyboard with layout ("", "us" or "en": US QWERTY; "de" German
+ * QWERTZ; "fr" French AZERTY) types code point cp ('\n' and '\r' are Enter,
+ * '\t' Tab). The de and fr sets are exactly what NanoKVM's paste types with
+ * that langue (protocols/nanokvm.md section 7), so a caller that checks text
+ * here first knows the device will not skip any of it. Returns 0, or -1 when
+ * the layout has no key for cp or is unknown.
  */
 int keys_for_char(uint32_t cp, const char *layout, struct keystroke *out) MUSTCHECK;
 
