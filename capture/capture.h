@@ -234,6 +234,15 @@ void session_authenticated(struct session *s);
 void session_alive(struct session *s);
 
 /*
+ * Called by drivers that learn from the device whether it has a video input
+ * (NanoKVM: HDMI signal). Without one the session stays up and streaming
+ * with SE_NO_SIGNAL as its reason, and the frame timeout does not apply: no
+ * reconnecting while the host is off. With it again (or at the next frame)
+ * the reason clears and the frame timeout runs from now.
+ */
+void session_signal(struct session *s, bool signal);
+
+/*
  * Queues op on s (taking it) and starts it when the session is ready: now,
  * when it holds a login and nothing runs, else when it gets there. Ops a
  * driver does not implement, and ops on a failed session, end at once.
