@@ -234,6 +234,15 @@ void session_authenticated(struct session *s);
 void session_alive(struct session *s);
 
 /*
+ * Called by drivers that learn from the device whether it has a video input
+ * (NanoKVM: HDMI signal). Without one the session stays up and streaming
+ * with SE_NO_SIGNAL as its reason, and the frame timeout does not apply: no
+ * reconnecting while the host is off. With it again (or at the next frame)
+ * the reason clears and the frame timeout runs from now.
+ */
+void session_signal(struct session *s, bool signal);
+
+/*
  * Queues op on s (taking it) and starts it when the session is ready: now,
  * when it holds a login and nothing runs, else when it gets there. Ops a
  * driver does not implement, and ops on a failed session, end at once.
@@ -522,9 +531,12 @@ struct keystroke {
 int keys_parse(const char *combo, struct keystroke *out, char *why, size_t len) MUSTCHECK;
 
 /*
- * How a keyboard with layout ("" or "us": US QWERTY, the only one so far)
- * types code point cp ('\n' is Enter, '\t' Tab). Returns 0, or -1 when the
- * layout has no key for it.
+ * How a keyboard with layout ("", "us" or "en": US QWERTY; "de" German
+ * QWERTZ; "fr" French AZERTY) types code point cp ('\n' and '\r' are Enter,
+ * '\t' Tab). The de and fr sets are exactly what NanoKVM's paste types with
+ * that langue (protocols/nanokvm.md section 7), so a caller that checks text
+ * here first knows the device will not skip any of it. Returns 0, or -1 when
+ * the layout has no key for cp or is unknown.
  */
 int keys_for_char(uint32_t cp, const char *layout, struct keystroke *out) MUSTCHECK;
 

@@ -666,6 +666,13 @@ static bool member_bool(json_object *o, const char *name, bool *out)
 	return true;
 }
 
+void nk_hdmi_seen(struct nk *k)
+{
+	devstate_hdmi(k->s->cfg.id, k->hdmi_enabled, k->hdmi_signal);
+	/* §6.1: without a signal the MJPEG stream stays silent, which is no failure. */
+	session_signal(k->s, k->hdmi_enabled != 0 && k->hdmi_signal != 0);
+}
+
 static void poll_hdmi_done(struct nk *k)
 {
 	bool en, sig;
@@ -674,7 +681,7 @@ static void poll_hdmi_done(struct nk *k)
 		k->hdmi_enabled = en;
 		if (member_bool(k->pc.data, "signal", &sig))
 			k->hdmi_signal = sig;
-		devstate_hdmi(k->s->cfg.id, k->hdmi_enabled, k->hdmi_signal);
+		nk_hdmi_seen(k);
 	}
 	k->poll_due_ns = now_mono_ns() + POLL_MS * NK_MS;
 	nk_arm(k);

@@ -110,6 +110,10 @@ void nk_call_cleanup(struct nk_call *c);
 void nk_call(struct nk *k, struct nk_call *c, const char *path, const char *post, long timeout_ms,
              nk_fn then);
 void nk_led_seen(struct nk *k, bool on);
+/* After k->hdmi_enabled or k->hdmi_signal changed: records them and tells the
+ * session whether a picture can come (capture enabled, signal not known to be
+ * missing). */
+void nk_hdmi_seen(struct nk *k);
 
 /* drv_nanokvm_ws.c */
 void nk_ws_start(struct nk *k);

@@ -451,8 +451,7 @@ static void op_text(struct nk *k)
 			cp = '\n';
 		}
 		/* What paste cannot type it skips silently (§7): refuse it here instead. */
-		if (us ? keys_for_char(cp, "us", &ks) < 0 : (cp < 0x20 && cp != '\n' && cp != '\t') ||
-		     (cp > 0xff && cp != 0x20ac)) {
+		if (keys_for_char(cp, langue, &ks) < 0) {
 			op_fail(k, SE_INVALID, "character U+%04X (\"%.*s\") at byte %zu cannot be typed "
 			        "with the %s layout; nothing was typed", cp, (int)(i - at), t + at, at,
 			        us ? "US" : langue);

@@ -230,7 +230,7 @@ static void on_message(void *arg, bool binary, const uint8_t *p, size_t n)
 	    (in = json_tokener_parse(json_object_get_string(d))) != NULL &&
 	    json_object_object_get_ex(in, "ok", &ok) && json_object_is_type(ok, json_type_boolean)) {
 		k->hdmi_signal = json_object_get_boolean(ok);
-		devstate_hdmi(k->s->cfg.id, k->hdmi_enabled, k->hdmi_signal);
+		nk_hdmi_seen(k);
 	}
 	json_object_put(in);
 	json_object_put(o);

@@ -64,21 +64,117 @@ static const char us_row[2][28] = {
 	"!@#$%^&*()\0\0\0\0 _+{}|\0:\"~<>?",
 };
 
+/* One character of a layout beyond its letters and digits. */
+struct char_key {
+	uint32_t cp;
+	uint8_t mods, usage;
+};
+
+#define S KEYMOD_LSHIFT
+#define AG KEYMOD_RALT
+
+/* German QWERTZ: the characters NanoKVM's paste types with langue "de"
+ * (protocols/nanokvm.md section 7); nothing else reaches the host. */
+static const struct char_key de_keys[] = {
+	{ '!', S, 0x1e }, { '"', S, 0x1f }, { 0xa7, S, 0x20 }, { '$', S, 0x21 },
+	{ '%', S, 0x22 }, { '&', S, 0x23 }, { '/', S, 0x24 }, { '(', S, 0x25 },
+	{ ')', S, 0x26 }, { '=', S, 0x27 },
+	{ 0xdf, 0, 0x2d }, { '?', S, 0x2d }, { '\\', AG, 0x2d },	/* ß ? \ */
+	{ 0xfc, 0, 0x2f }, { 0xdc, S, 0x2f },				/* ü Ü */
+	{ '+', 0, 0x30 }, { '*', S, 0x30 }, { '~', AG, 0x30 },
+	{ '#', 0, 0x32 }, { '\'', S, 0x32 },
+	{ 0xf6, 0, 0x33 }, { 0xd6, S, 0x33 },				/* ö Ö */
+	{ 0xe4, 0, 0x34 }, { 0xc4, S, 0x34 },				/* ä Ä */
+	{ 0xb0, S, 0x35 },						/* ° */
+	{ ',', 0, 0x36 }, { ';', S, 0x36 }, { '.', 0, 0x37 }, { ':', S, 0x37 },
+	{ '-', 0, 0x38 }, { '_', S, 0x38 },
+	{ '<', 0, 0x64 }, { '>', S, 0x64 }, { '|', AG, 0x64 },
+	{ '@', AG, 0x14 }, { '{', AG, 0x24 }, { '[', AG, 0x25 }, { ']', AG, 0x26 },
+	{ '}', AG, 0x27 }, { 0x20ac, AG, 0x08 },			/* AltGr+q 7 8 9 0 e */
+};
+
+/* French AZERTY: the characters NanoKVM's paste types with langue "fr"
+ * (2.4.1+). Digits are shifted; m sits right of l. */
+static const struct char_key fr_keys[] = {
+	{ 'm', 0, 0x33 }, { 'M', S, 0x33 },
+	{ '&', 0, 0x1e }, { 0xe9, 0, 0x1f }, { '"', 0, 0x20 }, { '\'', 0, 0x21 },
+	{ '(', 0, 0x22 }, { '-', 0, 0x23 }, { 0xe8, 0, 0x24 }, { '_', 0, 0x25 },
+	{ 0xe7, 0, 0x26 }, { 0xe0, 0, 0x27 },				/* & é " ' ( - è _ ç à */
+	{ ')', 0, 0x2d }, { '=', 0, 0x2e }, { '+', S, 0x2e }, { '$', 0, 0x30 },
+	{ '*', 0, 0x31 }, { 0xf9, 0, 0x34 }, { '%', S, 0x34 },		/* ù */
+	{ ',', 0, 0x10 }, { '?', S, 0x10 }, { ';', 0, 0x36 }, { '.', S, 0x36 },
+	{ ':', 0, 0x37 }, { '/', S, 0x37 }, { '!', 0, 0x38 },
+	{ '<', 0, 0x64 }, { '>', S, 0x64 },
+	{ '~', AG, 0x1f }, { '#', AG, 0x20 }, { '{', AG, 0x21 }, { '[', AG, 0x22 },
+	{ '|', AG, 0x23 }, { '`', AG, 0x24 }, { '\\', AG, 0x25 }, { '^', AG, 0x26 },
+	{ '@', AG, 0x27 }, { ']', AG, 0x2d }, { '}', AG, 0x2e }, { 0x20ac, AG, 0x08 },
+};
+
+#undef S
+#undef AG
+
+/*
+ * The layouts: the letter on each usage 0x04..0x1d ('\0': none), whether
+ * digits need Shift, and the other characters. The US table is the rows
+ * above (keys_keysym reads them too).
+ */
+static const struct layout {
+	const char *name;
+	const char letters[26];
+	bool digits_shifted;
+	const struct char_key *keys;
+	size_t n_keys;
+} layouts[] = {
+	{ "de", "abcdefghijklmnopqrstuvwxzy", false, de_keys, ARRAY_LEN(de_keys) },
+	{ "fr", "qbcdefghijkl\0noparstuvzxyw", true, fr_keys, ARRAY_LEN(fr_keys) },
+};
+
+/* How a non-US layout types cp; -1 when it has no key for it. */
+static int layout_key(const struct layout *l, uint32_t cp, struct keystroke *out)
+{
+	uint32_t lc = cp >= 'A' && cp <= 'Z' ? cp + ('a' - 'A') : cp;
+	const char *p;
+
+	for (size_t i = 0; i < l->n_keys; i++)
+		if (l->keys[i].cp == cp) {
+			*out = (struct keystroke){ l->keys[i].mods, l->keys[i].usage };
+			return 0;
+		}
+	if (lc >= 'a' && lc <= 'z' && (p = memchr(l->letters, (int)lc, sizeof l->letters)) != NULL) {
+		*out = (struct keystroke){ cp != lc ? KEYMOD_LSHIFT : 0, (uint8_t)(0x04 + (p - l->letters)) };
+		return 0;
+	}
+	if (cp >= '0' && cp <= '9') {
+		*out = (struct keystroke){ l->digits_shifted ? KEYMOD_LSHIFT : 0,
+		                           (uint8_t)(cp == '0' ? 0x27 : 0x1e + cp - '1') };
+		return 0;
+	}
+	return -1;
+}
+
 int keys_for_char(uint32_t cp, const char *layout, struct keystroke *out)
 {
-	if (layout[0] != '\0' && strcasecmp(layout, "us") != 0 && strcasecmp(layout, "en") != 0)
-		return -1;
 	*out = (struct keystroke){ 0, 0 };
+	if (cp == '\n' || cp == '\r') {
+		out->usage = 0x28;
+		return 0;
+	}
+	if (cp == '\t' || cp == ' ') {
+		out->usage = cp == '\t' ? 0x2b : 0x2c;
+		return 0;
+	}
+	if (layout[0] != '\0' && strcasecmp(layout, "us") != 0 && strcasecmp(layout, "en") != 0) {
+		for (size_t i = 0; i < ARRAY_LEN(layouts); i++)
+			if (strcasecmp(layout, layouts[i].name) == 0)
+				return layout_key(&layouts[i], cp, out);
+		return -1;
+	}
 	if (cp >= 'a' && cp <= 'z') {
 		out->usage = (uint8_t)(0x04 + cp - 'a');
 	} else if (cp >= 'A' && cp <= 'Z') {
 		out->usage = (uint8_t)(0x04 + cp - 'A');
 		out->mods = KEYMOD_LSHIFT;
-	} else if (cp == '\n' || cp == '\r') {
-		out->usage = 0x28;
-	} else if (cp == '\t') {
-		out->usage = 0x2b;
-	} else if (cp >= 0x20 && cp < 0x7f) {
+	} else if (cp > 0x20 && cp < 0x7f) {
 		for (int shift = 0; shift < 2; shift++) {
 			const char *p = memchr(us_row[shift], (int)cp, sizeof us_row[shift]);
 			if (p != NULL) {

@@ -162,7 +162,7 @@ static void ops_expire(struct session *s, uint64_t now)
 		next = op->next;
 		if (now < op->deadline_ns || (op == s->ops && s->op_running))
 			continue;
-		if (s->last_error != SE_NONE)
+		if (s->last_error != SE_NONE && s->last_error != SE_NO_SIGNAL)
 			session_op_done(s, op, s->last_error, s->last_why);
 		else
 			session_op_done(s, op, SE_TIMEOUT, "the device was not ready in time");
@@ -182,6 +182,9 @@ void session_tick(struct session *s, uint64_t now)
 	} else if (s->state == SS_BACKING_OFF && now >= s->retry_ns) {
 		session_connect(s, "retry");
 		return;
+	} else if (is_live(s->state) && now >= s->last_frame_ns + session_timing.frame_timeout_ns &&
+	           s->last_error == SE_NO_SIGNAL) {
+		s->last_frame_ns = now;	/* no frame is due while the device has no signal */
 	} else if (is_live(s->state) && now >= s->last_frame_ns + session_timing.frame_timeout_ns) {
 		char why[64];
 		snprintf(why, sizeof why, "no frame within %llu ms",
@@ -272,6 +275,29 @@ void session_alive(struct session *s)
 	s->last_frame_ns = now_mono_ns();
 }
 
+void session_signal(struct session *s, bool signal)
+{
+	if (!is_live(s->state) || signal == (s->last_error != SE_NO_SIGNAL))
+		return;
+	s->last_frame_ns = now_mono_ns();
+	if (signal) {
+		s->last_error = SE_NONE;
+		s->last_why[0] = '\0';
+		log_info("device %llu: video signal back", (unsigned long long)s->cfg.id);
+	} else {
+		s->last_error = SE_NO_SIGNAL;
+		snprintf(s->last_why, sizeof s->last_why, "the device reports no HDMI signal: the "
+		         "machine is off or its display is asleep");
+		if (s->state != SS_STREAMING) {
+			session_set_state(s, SS_STREAMING, "logged in; no HDMI signal");
+			ops_kick(s);
+		} else {
+			log_info("device %llu: no HDMI signal", (unsigned long long)s->cfg.id);
+		}
+	}
+	session_arm(s);
+}
+
 void session_op_submit(struct session *s, struct dev_op *op)
 {
 	struct dev_op **pp = &s->ops;
@@ -340,6 +366,10 @@ int session_frame(struct session *s, struct shm_frame_info *info, const void *by
 	s->frames++;
 	s->last_frame_ns = now_mono_ns();
 	s->attempts = 0;
+	if (s->last_error == SE_NO_SIGNAL) {
+		s->last_error = SE_NONE;
+		s->last_why[0] = '\0';
+	}
 	if (s->state != SS_STREAMING) {
 		s->last_error = SE_NONE;
 		s->last_why[0] = '\0';

@@ -103,6 +103,12 @@ static enum shot_status explain(const struct device_ref *d, enum frame_status st
 			         "device's credentials.", d->name, r->why);
 			return SHOT_AUTH;
 		}
+		if (r->error == SE_NO_SIGNAL) {
+			snprintf(why, len, "No screenshot of '%s': no signal. The device is online but "
+			         "reports no HDMI signal: the machine is off or its display is asleep. "
+			         "Power it on or wake it (a key press), then try again.", d->name);
+			return SHOT_DEVICE;
+		}
 		if (r->error == SE_UNSUPPORTED) {
 			snprintf(why, len, "No screenshot of '%s': kvmgate cannot show the screen of "
 			         "%s %s device yet.", d->name, strchr("aeiou", d->kind[0]) ? "an" : "a",

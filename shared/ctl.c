@@ -67,6 +67,7 @@ static const char *const error_names[SE__COUNT] = {
 	[SE_PROTOCOL] = "protocol error",
 	[SE_CONFIG] = "configuration error",
 	[SE_INVALID] = "invalid request",
+	[SE_NO_SIGNAL] = "no video signal",
 };
 
 const char *session_state_name(uint32_t st)

@@ -76,6 +76,7 @@ enum session_error {
 	SE_PROTOCOL = 5,	/* the device answered something unexpected */
 	SE_CONFIG = 6,		/* missing credentials, bad URL, no free frame slot */
 	SE_INVALID = 7,		/* an operation's arguments the device cannot take (a key name) */
+	SE_NO_SIGNAL = 8,	/* online, but the device reports no video input (host off) */
 	SE__COUNT
 };
 

@@ -38,7 +38,9 @@ static enum frame_status ensure(const char *sock, uint64_t id, uint64_t after_se
 /* States in which waiting longer cannot help until the device or its configuration changes. */
 static bool hopeless(const struct ctl_session_reply *r)
 {
-	return r->state == SS_FAILED || (r->state == SS_BACKING_OFF && r->error == SE_AUTH);
+	/* No signal: the device itself says no frame will come until the host is on. */
+	return r->state == SS_FAILED || (r->state == SS_BACKING_OFF && r->error == SE_AUTH) ||
+	       (r->state == SS_STREAMING && r->error == SE_NO_SIGNAL);
 }
 
 enum frame_status frame_get(const char *ctl_socket, const char *shm_name, struct shm_store **store,

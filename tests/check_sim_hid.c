@@ -112,6 +112,40 @@ START_TEST(test_kbd_reports)
 }
 END_TEST
 
+/* A host with the matching keymap types back every character the device's
+ * de and fr paste tables map, and each one as itself. */
+START_TEST(test_host_layouts)
+{
+	static const struct { const char *langue; enum hid_layout layout; int n_min; } cases[] = {
+		{ "de", HID_LAYOUT_DE, 90 }, { "fr", HID_LAYOUT_FR, 90 }, { "", HID_LAYOUT_US, 90 },
+	};
+	enum hid_layout l;
+
+	ck_assert_int_eq(hid_layout_parse("fr", &l), 0);
+	ck_assert_int_eq(l, HID_LAYOUT_FR);
+	ck_assert_int_eq(hid_layout_parse("es", &l), -1);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int n = 0;
+		for (uint32_t cp = 0x20; cp < 0x2100; cp++) {
+			struct hid_kbd k = { .layout = cases[i].layout };
+			uint8_t mod, usage, r[8] = { 0 };
+			size_t at = 0;
+
+			if (!hid_paste_map(cp, cases[i].langue, VER(2, 5, 0), &mod, &usage))
+				continue;
+			r[0] = mod;
+			r[2] = usage;
+			(void)hid_kbd_report(&k, r, NULL);
+			ck_assert_msg(k.typed_len > 0 && hid_utf8_next(k.typed, k.typed_len, &at) == cp &&
+			              at == k.typed_len, "%s: U+%04X typed as \"%.*s\"", cases[i].langue, cp,
+			              (int)k.typed_len, k.typed);
+			n++;
+		}
+		ck_assert_int_ge(n, cases[i].n_min);
+	}
+}
+END_TEST
+
 START_TEST(test_paste_map)
 {
 	uint8_t mod, usage;
@@ -202,6 +236,7 @@ int main(void)
 	tcase_add_test(tc, test_usage_chars);
 	tcase_add_test(tc, test_kbd_reports);
 	tcase_add_test(tc, test_paste_map);
+	tcase_add_test(tc, test_host_layouts);
 	tcase_add_test(tc, test_legacy_and_abs);
 	tcase_add_test(tc, test_decrypt);
 	tcase_add_test(tc, test_jwt);

@@ -1,8 +1,8 @@
 /*
  * hid.c - USB HID as the simulated host and the device see it: decoding
- * keyboard reports into characters on a US-layout host (section 5.1), the
- * device's paste tables (section 7), the legacy JSON messages (section 4.2)
- * and the absolute pointer range (section 5.3).
+ * keyboard reports into characters on a US, German or French host (section
+ * 5.1), the device's paste tables (section 7), the legacy JSON messages
+ * (section 4.2) and the absolute pointer range (section 5.3).
  */
 #include <string.h>
 
@@ -31,9 +31,117 @@ char hid_usage_char(uint8_t usage, bool shift, bool caps)
 	return 0;
 }
 
+/*
+ * The keymaps of a German and a French host (the usual X11/console ones),
+ * written from the layouts themselves, not from the device's paste tables
+ * below, so that a paste test compares the two. Per key: the character
+ * plain, with Shift, with AltGr; letter keys not listed type the letter of
+ * the row (Caps Lock applies).
+ */
+struct host_key { uint8_t usage; uint32_t c[3]; };
+
+static const struct host_key de_host[] = {
+	{ 0x08, { 'e', 'E', 0x20ac } }, { 0x10, { 'm', 'M', 0xb5 } }, { 0x14, { 'q', 'Q', '@' } },
+	{ 0x1e, { '1', '!', 0xb9 } }, { 0x1f, { '2', '"', 0xb2 } }, { 0x20, { '3', 0xa7, 0xb3 } },
+	{ 0x21, { '4', '$', 0xbc } }, { 0x22, { '5', '%', 0xbd } }, { 0x23, { '6', '&', 0xac } },
+	{ 0x24, { '7', '/', '{' } }, { 0x25, { '8', '(', '[' } }, { 0x26, { '9', ')', ']' } },
+	{ 0x27, { '0', '=', '}' } }, { 0x2d, { 0xdf, '?', '\\' } }, { 0x2e, { 0xb4, '`', 0 } },
+	{ 0x2f, { 0xfc, 0xdc, 0 } }, { 0x30, { '+', '*', '~' } }, { 0x31, { '#', '\'', 0 } },
+	{ 0x32, { '#', '\'', 0 } }, { 0x33, { 0xf6, 0xd6, 0 } }, { 0x34, { 0xe4, 0xc4, 0 } },
+	{ 0x35, { '^', 0xb0, 0 } }, { 0x36, { ',', ';', 0 } }, { 0x37, { '.', ':', 0 } },
+	{ 0x38, { '-', '_', 0 } }, { 0x64, { '<', '>', '|' } },
+};
+
+static const struct host_key fr_host[] = {
+	{ 0x08, { 'e', 'E', 0x20ac } }, { 0x10, { ',', '?', 0 } }, { 0x33, { 'm', 'M', 0 } },
+	{ 0x1e, { '&', '1', 0 } }, { 0x1f, { 0xe9, '2', '~' } }, { 0x20, { '"', '3', '#' } },
+	{ 0x21, { '\'', '4', '{' } }, { 0x22, { '(', '5', '[' } }, { 0x23, { '-', '6', '|' } },
+	{ 0x24, { 0xe8, '7', '`' } }, { 0x25, { '_', '8', '\\' } }, { 0x26, { 0xe7, '9', '^' } },
+	{ 0x27, { 0xe0, '0', '@' } }, { 0x2d, { ')', 0xb0, ']' } }, { 0x2e, { '=', '+', '}' } },
+	{ 0x2f, { '^', 0xa8, 0 } }, { 0x30, { '$', 0xa3, 0xa4 } }, { 0x31, { '*', 0xb5, 0 } },
+	{ 0x32, { '*', 0xb5, 0 } }, { 0x34, { 0xf9, '%', 0 } }, { 0x35, { 0xb2, 0, 0 } },
+	{ 0x36, { ';', '.', 0 } }, { 0x37, { ':', '/', 0 } }, { 0x38, { '!', 0xa7, 0 } },
+	{ 0x64, { '<', '>', 0 } },
+};
+
+static const struct host_map {
+	const char *name;
+	const char *letters;	/* usages 0x04..0x1d; ' ' where the table above decides */
+	const struct host_key *keys;
+	size_t n;
+} host_maps[] = {
+	[HID_LAYOUT_US] = { "us", NULL, NULL, 0 },
+	[HID_LAYOUT_DE] = { "de", "abcdefghijklmnopqrstuvwxzy", de_host, ARRAY_LEN(de_host) },
+	[HID_LAYOUT_FR] = { "fr", "qbcdefghijkl noparstuvzxyw", fr_host, ARRAY_LEN(fr_host) },
+};
+
+int hid_layout_parse(const char *name, enum hid_layout *out)
+{
+	for (size_t i = 0; i < ARRAY_LEN(host_maps); i++)
+		if (strcmp(name, host_maps[i].name) == 0) {
+			*out = (enum hid_layout)i;
+			return 0;
+		}
+	return -1;
+}
+
+uint32_t hid_host_char(enum hid_layout layout, uint8_t usage, bool shift, bool altgr, bool caps)
+{
+	const struct host_map *m = &host_maps[layout];
+	uint32_t plain;
+
+	/* Enter, Esc, Backspace, Tab, Space and the keypad are the same everywhere. */
+	if (m->keys == NULL || (usage >= 0x28 && usage <= 0x2c) || (usage >= 0x54 && usage <= 0x63))
+		return altgr ? 0 : (unsigned char)hid_usage_char(usage, shift, caps);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->keys[i].usage == usage) {
+			plain = m->keys[i].c[0];
+			if (altgr)
+				return m->keys[i].c[2];
+			if (plain >= 'a' && plain <= 'z')
+				shift = shift != caps;
+			return m->keys[i].c[shift ? 1 : 0];
+		}
+	if (usage < 0x04 || usage > 0x1d || altgr || m->letters[usage - 0x04] == ' ')
+		return 0;
+	plain = (unsigned char)m->letters[usage - 0x04];
+	return shift != caps ? plain - 'a' + 'A' : plain;
+}
+
 static bool held(const uint8_t keys[6], uint8_t k)
 {
 	return memchr(keys, k, 6) != NULL;
+}
+
+/* Appends cp to the text typed, as UTF-8; '\b' takes back the last character. */
+static void typed_put(struct hid_kbd *k, uint32_t cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp == '\b') {
+		while (k->typed_len > 0 && ((unsigned char)k->typed[--k->typed_len] & 0xc0) == 0x80)
+			;
+		return;
+	}
+	n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	if (n == 1)
+		u[0] = (char)cp;
+	else {
+		for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+			u[i] = (char)(0x80 | (cp & 0x3f));
+		u[0] = (char)((n == 2 ? 0xc0 : n == 3 ? 0xe0 : 0xf0) | cp);
+	}
+	if (k->typed_len + n > sizeof k->typed) {
+		/* Keep the newer half, from a character boundary on. */
+		size_t cut = k->typed_len / 2;
+		while (cut < k->typed_len && ((unsigned char)k->typed[cut] & 0xc0) == 0x80)
+			cut++;
+		memmove(k->typed, k->typed + cut, k->typed_len - cut);
+		k->typed_len -= cut;
+	}
+	memcpy(k->typed + k->typed_len, u, n);
+	k->typed_len += n;
 }
 
 int hid_kbd_report(struct hid_kbd *k, const uint8_t r[8], struct screen *s)
@@ -41,13 +149,15 @@ int hid_kbd_report(struct hid_kbd *k, const uint8_t r[8], struct screen *s)
 	uint8_t mods = r[0];
 	bool shift = mods & (HID_MOD_LSHIFT | HID_MOD_RSHIFT);
 	bool ctrl = mods & (HID_MOD_LCTRL | HID_MOD_RCTRL);
-	bool alt = mods & (HID_MOD_LALT | HID_MOD_RALT);
+	/* Right Alt is AltGr on the German and French keymaps, plain Alt on US. */
+	bool altgr = k->layout != HID_LAYOUT_US && (mods & HID_MOD_RALT);
+	bool alt = (mods & HID_MOD_LALT) || ((mods & HID_MOD_RALT) && !altgr);
 	bool gui = mods & (HID_MOD_LGUI | HID_MOD_RGUI);
 	int what = 0;
 
 	for (int i = 2; i < 8; i++) {
 		uint8_t u = r[i];
-		char c;
+		uint32_t c;
 
 		if (u < 0x04 || held(k->held, u))
 			continue;
@@ -56,22 +166,24 @@ int hid_kbd_report(struct hid_kbd *k, const uint8_t r[8], struct screen *s)
 		case HID_KEY_NUMLOCK: k->num = !k->num; what |= HID_HOST_LEDS; continue;
 		case HID_KEY_SCROLLLOCK: k->scroll = !k->scroll; what |= HID_HOST_LEDS; continue;
 		}
-		if (ctrl && alt && (u == HID_KEY_DELETE || u == 0x63)) {
+		if (ctrl && (alt || altgr) && (u == HID_KEY_DELETE || u == 0x63)) {
 			what |= HID_HOST_CTRL_ALT_DEL;
 			continue;
 		}
-		c = hid_usage_char(u, shift, k->caps);
-		if (c == 0 || alt || gui || s == NULL)
+		c = hid_host_char(k->layout, u, shift, altgr, k->caps);
+		if (c == 0 || alt || gui)
 			continue;
 		if (ctrl) {
 			/* A shell echoes control characters as ^X. */
-			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			if (s != NULL && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
 				screen_putc(s, '^');
 				screen_putc(s, (char)(c & ~0x20));
 			}
 			continue;
 		}
-		screen_putc(s, c);
+		typed_put(k, c);
+		if (s != NULL)
+			screen_putc(s, c < 0x80 ? (char)c : '?');
 	}
 	memcpy(k->held, r + 2, 6);
 	return what;

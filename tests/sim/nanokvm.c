@@ -97,7 +97,7 @@ static void host_boot(void)
 	char banner[128];
 
 	sim.boots++;
-	memset(&sim.kbd, 0, sizeof sim.kbd);
+	sim.kbd = (struct hid_kbd){ .layout = sim.kbd.layout };
 	screen_clear(sim.screen);
 	snprintf(banner, sizeof banner, "Simulated host, boot %d\n", sim.boots);
 	screen_puts(sim.screen, banner);
@@ -823,7 +823,8 @@ static void usage(void)
 	        "       [--password P] [--width W --height H] [--state-dir D] [--no-hdmi]\n"
 	        "       [--token-ttl S] [--time-scale F] [--long-press-ms MS] [--ws-deadline S] [--fps N]\n"
 	        "       [--usb-offline-ms MS] [--frame-detect]\n"
-	        "       [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]\n");
+	        "       [--tls-cert PEM --tls-key PEM [--redirect-port N]] [--user NAME:PASSWORD]\n"
+	        "       [--host-layout us|de|fr]\n");
 	exit(2);
 }
 
@@ -853,6 +854,7 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' }, { "tls-key", required_argument, NULL, 'K' },
 		{ "redirect-port", required_argument, NULL, 'R' },
 		{ "user", required_argument, NULL, 'U' },
+		{ "host-layout", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lws_context_creation_info info;
@@ -902,6 +904,10 @@ int main(int argc, char **argv)
 		case 'D': sim.frame_detect = true; break;
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
+		case 'L':
+			if (hid_layout_parse(optarg, &sim.kbd.layout) < 0)
+				usage();
+			break;
 		case 'R': redirect_port = (int)num_opt(optarg, 1, 65535, "redirect-port"); break;
 		case 'U':
 			/* head's multi-user accounts: NAME:PASSWORD with the role "user". */

@@ -759,8 +759,11 @@ static void h_sim_set(const struct api_req *rq, struct json_object *body, struct
 	sim.ws_drop_after = (int)int_field(body, "ws_drop_after", sim.ws_drop_after, &bad);
 	if (bool_field(body, "new_secret", false, &bad))
 		sim_restart_tokens();
+	if (bool_field(body, "clear_typed", false, &bad))
+		sim.kbd.typed_len = 0;
 	if (bad) {
-		plain(r, 400, "text/plain", "want {\"cable\":bool,\"power\":bool,\"ws_drop_after\":int}\n");
+		plain(r, 400, "text/plain", "want {\"cable\":bool,\"power\":bool,\"ws_drop_after\":int,"
+		      "\"new_secret\":bool,\"clear_typed\":bool}\n");
 		return;
 	}
 	sim_status_line();
@@ -883,6 +886,9 @@ struct json_object *api_sim_state(void)
 	json_object_object_add(scr, "text", rows);
 	json_object_object_add(scr, "cursor_col", json_object_new_int(col));
 	json_object_object_add(scr, "cursor_row", json_object_new_int(row));
+	json_object_object_add(scr, "typed", json_object_new_string_len(sim.kbd.typed, (int)sim.kbd.typed_len));
+	json_object_object_add(scr, "layout", json_object_new_string(sim.kbd.layout == HID_LAYOUT_DE ? "de" :
+	                       sim.kbd.layout == HID_LAYOUT_FR ? "fr" : "us"));
 	json_object_object_add(o, "screen", scr);
 	json_object_object_add(ptr, "x", json_object_new_int(px));
 	json_object_object_add(ptr, "y", json_object_new_int(py));

@@ -87,19 +87,36 @@ enum {
 /* What the host did with a keyboard report, beyond characters. */
 enum { HID_HOST_CTRL_ALT_DEL = 1, HID_HOST_LEDS = 2 };
 
-/* The host's view of the keyboard: keys held in the last report, lock LEDs. */
+/* The keymap the simulated host decodes keyboard reports with (--host-layout). */
+enum hid_layout { HID_LAYOUT_US, HID_LAYOUT_DE, HID_LAYOUT_FR };
+
+/* The host's view of the keyboard: its keymap, keys held in the last report,
+ * lock LEDs, and the text typed since boot (UTF-8; Backspace takes back the
+ * last character; the oldest half is dropped when full). */
 struct hid_kbd {
+	enum hid_layout layout;
 	uint8_t held[6];
 	bool caps, num, scroll;
+	char typed[8192];
+	size_t typed_len;
 };
+
+/* The layout named "us", "de" or "fr" into *out. Returns 0, or -1 for another name. */
+int hid_layout_parse(const char *name, enum hid_layout *out);
+
+/* The character (a code point) a host with keymap layout produces for usage
+ * with shift, AltGr (right Alt) and caps lock in effect, or 0 for none. Dead
+ * keys type their own character at once, as with a "nodeadkeys" keymap. */
+uint32_t hid_host_char(enum hid_layout layout, uint8_t usage, bool shift, bool altgr, bool caps);
 
 /* The character a US-layout host produces for usage with shift (and caps
  * lock) in effect, or 0 for keys that produce none (section 5.1 table). */
 char hid_usage_char(uint8_t usage, bool shift, bool caps);
 
 /* Applies one 8-byte keyboard report to the host: keys newly pressed since
- * the previous report type onto the screen (may be NULL). Returns a mask of
- * HID_HOST_* for what else happened. */
+ * the previous report type, decoded with k->layout, into k->typed and onto
+ * the screen (may be NULL; characters beyond ASCII show as '?'). Returns a
+ * mask of HID_HOST_* for what else happened. */
 int hid_kbd_report(struct hid_kbd *k, const uint8_t report[8], struct screen *s);
 
 /* Paste mapping (section 7): the (modifier, usage) a NanoKVM emits for the
