@@ -207,7 +207,9 @@ static int engine_for(const char *lang, uint64_t *init_ms, char *why, size_t len
 	/* Its diagnostics ("Estimating resolution as ...") would fill the log. */
 	if (!TessBaseAPISetVariable(engine.api, "debug_file", "/dev/null"))
 		log_debug("ocr: tesseract has no debug_file variable");
-	TessBaseAPISetPageSegMode(engine.api, PSM_AUTO);
+	/* A console is one column of lines; page layout analysis (PSM_AUTO)
+	 * dropped short lines at the screen's left edge. */
+	TessBaseAPISetPageSegMode(engine.api, PSM_SINGLE_COLUMN);
 	snprintf(engine.lang, sizeof engine.lang, "%s", lang);
 	*init_ms = (now_mono_ns() - start) / 1000000u;
 	if (*init_ms == 0)

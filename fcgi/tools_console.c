@@ -106,7 +106,8 @@ int tool_read_screen_text(struct mcp_call *c, json_object *args, struct tool_res
 
 	screen_opts_init(&o);
 	o.shot.max_age_ms = int_arg(args, "max_age_ms", o.shot.max_age_ms);
-	snprintf(o.language, sizeof o.language, "%s", str_arg(args, "language", o.language));
+	if (str_arg(args, "language", NULL) != NULL)
+		snprintf(o.language, sizeof o.language, "%s", str_arg(args, "language", NULL));
 	region_arg(args, &o.shot);
 	if (screen_read(d, &o, &t, why, sizeof why) != SHOT_OK) {
 		tool_fail(res, "%s", why);
@@ -135,6 +136,11 @@ static int mcp_wait_sleep(void *ctx, int ms)
 {
 	struct mcp_wait *mw = ctx;
 
+	/* A client that left cannot be answered: stop as if it had cancelled. */
+	if (mw->c->req->stream_broken) {
+		mw->rc = RPC_CANCELLED;
+		return 1;
+	}
 	mw->rc = mcp_sleep(mw->c, ms);
 	return mw->rc != RPC_OK;
 }
@@ -165,8 +171,9 @@ int tool_wait_for_screen(struct mcp_call *c, json_object *args, struct tool_resu
 		goto out;
 	}
 	w.read.shot.max_age_ms = int_arg(args, "max_age_ms", w.read.shot.max_age_ms);
-	snprintf(w.read.language, sizeof w.read.language, "%s",
-	         str_arg(args, "language", w.read.language));
+	if (str_arg(args, "language", NULL) != NULL)
+		snprintf(w.read.language, sizeof w.read.language, "%s",
+		         str_arg(args, "language", NULL));
 	region_arg(args, &w.read.shot);
 	w.timeout_ms = (int)int_arg(args, "timeout_ms", SCREEN_WAIT_DEFAULT_MS);
 	w.interval_ms = (int)int_arg(args, "interval_ms", SCREEN_INTERVAL_DEFAULT_MS);
