@@ -177,7 +177,7 @@ wait "$bg_pid"; bg_pid=
 events=$(sed -n 's/^data: //p' "$work/wait.sse")
 body=$(tail -n 1 <<<"$events")
 check "wait_for_screen started before typing: found once typed ($words2)" \
-  [ "$(sc .found)/$(grep -ciF "$want2" <<<"$(sc .line)")" = "true/1" ] || diag "$(sc '"\(.found) \(.line) \(.reads) \(.text)"' | tail -n 4)"
+  [ "$(sc .found)/$(grep -ciF "$want2" <<<"$(sc .line)")" = "true/1" ]
 check "it took the time until the typing (over 2 s)" [ "$(sc .elapsed_ms)" -gt 2000 ]
 check "progress notifications came first: token pw-1, increasing elapsed ms of 60000, a message" \
   [ "$(jq -sc '[.[] | select(.method == "notifications/progress") | .params] | [length > 3, all(.progressToken == "pw-1" and .total == 60000), ([.[].progress] == ([.[].progress] | sort)), (.[0].message | startswith("Not on the screen yet after"))]' <<<"$events")" = '[true,true,true,true]' ]
@@ -225,8 +225,7 @@ if node22=$("$top/scripts/e2e-deps.sh" 2>/dev/null); then
   done
   diag "last waits (outcome, reason, ms): $(sql "SELECT outcome, reason, latency_ms FROM audit_events WHERE action = 'wait_for_screen' ORDER BY id DESC LIMIT 2" | tr '\n' ' ')"
   check "and the gateway stopped the wait: its audit event says cancelled, well before its timeout" \
-    [ "$(sql "SELECT count(*) FROM audit_events WHERE action = 'wait_for_screen' AND reason = 'cancelled' AND latency_ms < 10000")" = 1 ] ||
-    diag "$(sql "SELECT outcome, reason, latency_ms FROM audit_events WHERE action = 'wait_for_screen' ORDER BY id DESC LIMIT 3")"
+    [ "$(sql "SELECT count(*) FROM audit_events WHERE action = 'wait_for_screen' AND reason = 'cancelled' AND latency_ms < 10000")" = 1 ]
 else
   not_ok "npm clients and Node 22 installed (scripts/e2e-deps.sh)"
 fi
