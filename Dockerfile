@@ -20,7 +20,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libfcgi0ldbl libfcgi-bin libjson-c5 libpq5 libssl3 libcurl4 libwebsockets17 \
-      libturbojpeg0 zlib1g bash curl procps ca-certificates \
+      libturbojpeg0 zlib1g libtesseract5 tesseract-ocr-eng bash curl procps ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 kvmgate \
  && useradd --system --uid 10001 --gid kvmgate --home-dir /var/lib/kvmgate \

@@ -24,6 +24,8 @@ CFLAGS  := -std=gnu11 $(WARN) $(CFLAGS_$(MODE)) -D_GNU_SOURCE -Ishared -MMD -MP 
 LDFLAGS := $(filter -fsanitize=%,$(CFLAGS_$(MODE)))
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+# Tesseract (OCR) only where the FastCGI program's objects are linked.
+OCR_LIBS := $(shell pkg-config --libs tesseract 2>/dev/null)
 
 SHARED_SRC  := $(wildcard shared/*.c)
 # fcgi/fixtures.c goes only into the test build of the FastCGI program.
@@ -57,6 +59,9 @@ deps-build:
 # Unit tests reach into the programs' headers.
 $(BUILD)/obj/tests/%.o: CFLAGS += -Ifcgi -Icapture
 
+# Tesseract's headers for the OCR module.
+$(BUILD)/obj/fcgi/ocr.o: CFLAGS += $(shell pkg-config --cflags tesseract 2>/dev/null)
+
 # Screenshot pixel loops: the release build lets the compiler vectorise them.
 $(BUILD)/obj/fcgi/image.o: CFLAGS += $(if $(filter release,$(MODE)),-O3)
 
@@ -68,13 +73,13 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/bin/kvmgate-fcgi: $(call obj,$(FCGI_SRC)) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(OCR_LIBS)
 
 # The FastCGI program with the MCP conformance fixtures, for tests only.
 $(FIXTURES): $(call obj,$(FCGI_SRC) fcgi/fixtures.c) $(SHARED_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(OCR_LIBS)
 
 # The NanoKVM simulator (tests/sim/), for tests and the demo fleet.
 $(BUILD)/tests/sim-nanokvm: $(call obj,$(SIM_SRC)) $(SHARED_OBJ)
@@ -99,7 +104,7 @@ prog_obj = $(filter-out %/main.o,$(call obj,$(1)))
 $(BUILD)/tests/check_fcgi_%: $(BUILD)/obj/tests/check_fcgi_%.o $(SHARED_OBJ) $(call prog_obj,$(FCGI_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(OCR_LIBS) $(CHECK_LIBS)
 $(BUILD)/tests/check_capture_%: $(BUILD)/obj/tests/check_capture_%.o $(SHARED_OBJ) $(call prog_obj,$(CAPTURE_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -129,7 +134,7 @@ build/fuzz/fuzz_wsc: tests/fuzz/fuzz_wsc.c $(SHARED_SRC) $(filter-out capture/ma
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+	@clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS) $(OCR_LIBS)
 
 fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

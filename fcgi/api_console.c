@@ -1,13 +1,14 @@
 /*
  * api_console.c - REST routes that look at or act on a device:
- * /api/v1/devices/{id}/screenshot, /keys, /text, /mouse, /power, /media,
- * /health. The route step has found {id} in the caller's organisation
+ * /api/v1/devices/{id}/screenshot, /screen/text, /screen/wait, /keys,
+ * /text (typing), /mouse, /power, /media, /health. The route step has found {id} in the caller's organisation
  * (req->device), checked the action and, for writes, committed the audit
- * intent. The work is screenshot.c's and devop.c's, the same code the MCP
+ * intent. The work is screenshot.c's, screentext.c's and devop.c's, the same code the MCP
  * tools run; here only parameters, confirmation and the HTTP answer.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fcgi.h"
 
@@ -55,6 +56,26 @@ const struct field power_fields[] = {
 const struct field media_fields[] = {
 	{ "image", FIELD_STRING, 1, 255, NULL, true, "an image name GET .../media lists" },
 	{ "as", FIELD_ENUM, 0, 0, media_as, false, "default cdrom" },
+	{ NULL, 0, 0, 0, NULL, false, NULL },
+};
+
+const struct field screen_wait_fields[] = {
+	{ "text", FIELD_STRING, 1, SCREEN_PATTERN_MAX, NULL, false,
+	  "wait until a line read by OCR contains this (ignoring case and spaces)" },
+	{ "regex", FIELD_BOOL, 0, 0, NULL, false, "text is a POSIX extended regular expression" },
+	{ "match_case", FIELD_BOOL, 0, 0, NULL, false, "respect upper and lower case" },
+	{ "change", FIELD_BOOL, 0, 0, NULL, false,
+	  "true: wait until the screen changes instead (exactly one of text and change)" },
+	{ "change_percent", FIELD_NUMBER, 0, 100, NULL, false,
+	  "change: percent of the screen or region that must differ (default 0.01)" },
+	{ "region", FIELD_STRING, 7, 40, NULL, false, "x,y,width,height: watch only this rectangle" },
+	{ "timeout_ms", FIELD_INT, 100, SCREEN_WAIT_REST_MAX_MS, NULL, false,
+	  "give up after this long (default 30000)" },
+	{ "interval_ms", FIELD_INT, 100, 10000, NULL, false,
+	  "look at the screen at most this often (default 500)" },
+	{ "language", FIELD_STRING, 1, OCR_LANG_MAX, NULL, false,
+	  "OCR language(s), e.g. eng or eng+deu (default eng)" },
+	{ "max_age_ms", FIELD_INT, 0, 60000, NULL, false, "the first frame may be this old (default 1000)" },
 	{ NULL, 0, 0, 0, NULL, false, NULL },
 };
 
@@ -108,6 +129,38 @@ static int enum_param(struct request *req, const char *name, const char *const *
 	return -1;
 }
 
+/* Answers a screen that could not be looked at: the status of st and the sentence. */
+static int shot_fail(struct request *req, enum shot_status st, const char *why)
+{
+	static const struct {
+		int status;
+		const char *code;
+	} answers[] = {
+		[SHOT_OK] = { 500, "internal" },
+		[SHOT_BAD_REQUEST] = { 400, "bad_request" },
+		[SHOT_NO_DEVICE] = { 404, "not_found" },
+		[SHOT_UNAVAILABLE] = { 503, "capture_unavailable" },
+		[SHOT_AUTH] = { 502, "device_auth_failed" },
+		[SHOT_UNSUPPORTED] = { 501, "unsupported" },
+		[SHOT_DEVICE] = { 504, "device_timeout" },
+	};
+
+	resp_error(req, answers[st].status, answers[st].code, "%s", why);
+	return 0;
+}
+
+/* Reads a max_age_ms query parameter into *out; 0, or -1 after answering 400. */
+static int max_age_param(struct request *req, long long *out)
+{
+	const char *v = request_param(req, "max_age_ms"), *err;
+
+	if (v != NULL && parse_ll(v, 0, 60000, out, &err) < 0) {
+		resp_error(req, 400, "bad_request", "'max_age_ms' must be an integer from 0 to 60000");
+		return -1;
+	}
+	return 0;
+}
+
 int h_device_screenshot(struct request *req)
 {
 	static const char *const formats[] = { "jpeg", "png", NULL };
@@ -133,41 +186,16 @@ int h_device_screenshot(struct request *req)
 		}
 		o.max_width = (int)n;
 	}
-	if ((v = request_param(req, "max_age_ms")) != NULL) {
-		if (parse_ll(v, 0, 60000, &n, &err) < 0) {
-			resp_error(req, 400, "bad_request", "'max_age_ms' must be an integer from 0 to 60000");
-			return 0;
-		}
-		o.max_age_ms = n;
-	}
+	if (max_age_param(req, &o.max_age_ms) < 0)
+		return 0;
 	if ((v = request_param(req, "region")) != NULL &&
 	    shot_parse_region(v, &o, why, sizeof why) < 0) {
 		resp_error(req, 400, "bad_request", "%s", why);
 		return 0;
 	}
 	st = shot_take(&req->device, &o, &shot, why, sizeof why);
-	switch (st) {
-	case SHOT_OK:
-		break;
-	case SHOT_BAD_REQUEST:
-		resp_error(req, 400, "bad_request", "%s", why);
-		return 0;
-	case SHOT_NO_DEVICE:
-		resp_error(req, 404, "not_found", "%s", why);
-		return 0;
-	case SHOT_UNAVAILABLE:
-		resp_error(req, 503, "capture_unavailable", "%s", why);
-		return 0;
-	case SHOT_AUTH:
-		resp_error(req, 502, "device_auth_failed", "%s", why);
-		return 0;
-	case SHOT_UNSUPPORTED:
-		resp_error(req, 501, "unsupported", "%s", why);
-		return 0;
-	case SHOT_DEVICE:
-		resp_error(req, 504, "device_timeout", "%s", why);
-		return 0;
-	}
+	if (st != SHOT_OK)
+		return shot_fail(req, st, why);
 	resp_header(req, "Cache-Control", "no-store");
 	snprintf(hdr, sizeof hdr, "%dx%d", shot.screen_width, shot.screen_height);
 	resp_header(req, "X-Screen-Size", hdr);
@@ -337,4 +365,101 @@ int h_device_hid_reset(struct request *req)
 int h_device_hdmi_reset(struct request *req)
 {
 	return run(req, OP_HDMI_RESET, NULL);
+}
+
+int h_device_screen_text(struct request *req)
+{
+	struct screen_opts o;
+	struct screen_text t;
+	enum shot_status st;
+	const char *v;
+	char why[512];
+
+	screen_opts_init(&o);
+	if (max_age_param(req, &o.shot.max_age_ms) < 0)
+		return 0;
+	if ((v = request_param(req, "region")) != NULL &&
+	    shot_parse_region(v, &o.shot, why, sizeof why) < 0) {
+		resp_error(req, 400, "bad_request", "%s", why);
+		return 0;
+	}
+	if ((v = request_param(req, "language")) != NULL)
+		snprintf(o.language, sizeof o.language, "%.*s", OCR_LANG_MAX, v);
+	if (v != NULL && strlen(v) > OCR_LANG_MAX) {
+		resp_error(req, 400, "bad_request", "'language' must be at most %d characters",
+		           OCR_LANG_MAX);
+		return 0;
+	}
+	if ((st = screen_read(&req->device, &o, &t, why, sizeof why)) != SHOT_OK)
+		return shot_fail(req, st, why);
+	resp_header(req, "Cache-Control", "no-store");
+	resp_json(req, 200, screen_text_json(&req->device, &o, &t));
+	screen_text_cleanup(&t);
+	return 0;
+}
+
+/* A REST wait cannot be cancelled but by the client leaving: it just sleeps. */
+static int rest_sleep(void *ctx, int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	(void)ctx;
+	while (nanosleep(&ts, &ts) < 0)
+		;
+	return 0;
+}
+
+int h_device_screen_wait(struct request *req)
+{
+	struct screen_wait w = { .sleep = rest_sleep };
+	struct screen_pattern pattern;
+	struct screen_wait_result r;
+	enum shot_status st;
+	json_object *b, *v;
+	const char *text;
+	char why[512];
+
+	if (body_parse(req, screen_wait_fields, true, &b) < 0)
+		return 0;
+	text = json_object_object_get_ex(b, "text", &v) ? json_object_get_string(v) : NULL;
+	if (screen_wait_setup(&w, &pattern, text,
+	                      json_object_object_get_ex(b, "regex", &v) && json_object_get_boolean(v),
+	                      json_object_object_get_ex(b, "match_case", &v) &&
+	                      json_object_get_boolean(v),
+	                      json_object_object_get_ex(b, "change", &v) && json_object_get_boolean(v),
+	                      why, sizeof why) < 0 ||
+	    (json_object_object_get_ex(b, "region", &v) &&
+	     shot_parse_region(json_object_get_string(v), &w.read.shot, why, sizeof why) < 0)) {
+		resp_error(req, 400, "bad_request", "%s", why);
+		goto out;
+	}
+	if (json_object_object_get_ex(b, "timeout_ms", &v))
+		w.timeout_ms = json_object_get_int(v);
+	if (json_object_object_get_ex(b, "interval_ms", &v))
+		w.interval_ms = json_object_get_int(v);
+	if (json_object_object_get_ex(b, "change_percent", &v))
+		w.change_percent = json_object_get_double(v);
+	if (json_object_object_get_ex(b, "max_age_ms", &v))
+		w.read.shot.max_age_ms = json_object_get_int64(v);
+	if (json_object_object_get_ex(b, "language", &v))
+		snprintf(w.read.language, sizeof w.read.language, "%s", json_object_get_string(v));
+	/* It holds this worker for up to timeout_ms, as a stream does. */
+	if (!stream_slot_take()) {
+		resp_header(req, "Retry-After", "5");
+		resp_error(req, 503, "busy", "Every worker that may wait is waiting already; try "
+		           "again in a few seconds.");
+		goto out;
+	}
+	st = screen_wait(&req->device, &w, &r, why, sizeof why);
+	stream_slot_give_back();
+	if (st != SHOT_OK) {
+		shot_fail(req, st, why);
+		goto out;
+	}
+	resp_json(req, 200, screen_wait_json(&req->device, &w, &r));
+	screen_wait_result_cleanup(&r);
+out:
+	screen_pattern_cleanup(&pattern);
+	json_object_put(b);
+	return 0;
 }

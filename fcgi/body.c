@@ -13,6 +13,7 @@ static const char *const type_words[] = {
 	[FIELD_STRING] = "a string", [FIELD_INT] = "an integer", [FIELD_BOOL] = "true or false",
 	[FIELD_TAGS] = "an array of strings", [FIELD_ENUM] = "a string",
 	[FIELD_TEXT] = "a string", [FIELD_KEYS] = "a string or an array of strings",
+	[FIELD_NUMBER] = "a number",
 };
 
 /*
@@ -96,6 +97,15 @@ static int check_field(const struct field *f, json_object *v, char *why, size_t 
 		n = json_object_get_int64(v);
 		if (!json_object_is_type(v, json_type_int) || n < f->min || n > f->max) {
 			snprintf(why, len, "'%s' must be an integer from %lld to %lld", f->name,
+			         f->min, f->max);
+			return -1;
+		}
+		return 0;
+	case FIELD_NUMBER:
+		if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
+		    !(json_object_get_double(v) >= (double)f->min) ||
+		    !(json_object_get_double(v) <= (double)f->max)) {
+			snprintf(why, len, "'%s' must be a number from %lld to %lld", f->name,
 			         f->min, f->max);
 			return -1;
 		}

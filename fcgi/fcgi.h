@@ -7,10 +7,12 @@
 #include <fcgiapp.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <regex.h>
 
 #include "audit.h"
 #include "buf.h"
 #include "ctl.h"
+#include "shm.h"
 #include "tokens.h"
 #include "util.h"
 
@@ -440,6 +442,14 @@ int mcp_stream_begin(struct mcp_call *c);
  */
 void mcp_streams_init(int workers);
 
+/*
+ * A REST call that holds its worker as long as a stream can (POST
+ * .../screen/wait) takes a stream slot too, so that short calls always find
+ * a worker. Returns true, or false when every slot is taken.
+ */
+bool stream_slot_take(void);
+void stream_slot_give_back(void);
+
 /* The supervisor, after a worker died: frees the stream slot it held. */
 void mcp_streams_release(pid_t pid);
 
@@ -673,6 +683,71 @@ void img_enhance(struct img *im);
 int img_to_jpeg(const struct img *im, int quality, struct buf *out) MUSTCHECK;
 int img_to_png(const struct img *im, struct buf *out) MUSTCHECK;
 
+/* ---- ocr.c: the text of a picture (Tesseract), one engine per worker ------ */
+
+#define OCR_LANG_MAX 64			/* "eng+deu+fra": languages joined with '+' */
+#define OCR_TEXT_MAX 8000		/* bytes of text a result carries (mcp.md section 7) */
+
+/* A grey picture as Tesseract is given it; px is owned (ocr_grey_free). */
+struct ocr_grey {
+	int w, h;
+	unsigned char *px;
+	int scale;			/* how much it was enlarged */
+	bool inverted;			/* light text on a dark ground, turned around */
+};
+
+void ocr_grey_free(struct ocr_grey *g);
+
+/*
+ * The whole factor (3, 2 or 1) a w x h picture is enlarged by before OCR:
+ * the largest that keeps the result within about 8 megapixels.
+ */
+int ocr_upscale_factor(int w, int h);
+
+/*
+ * im made ready for OCR into *out (the caller frees it): grey (Rec. 601
+ * luma), inverted when its mean is dark, enlarged by ocr_upscale_factor().
+ */
+void ocr_prepare(const struct img *im, struct ocr_grey *out);
+
+/* Appends the installed languages, by name, comma-separated, to out. */
+void ocr_languages(struct buf *out);
+
+/*
+ * Whether lang (one language code or several joined with '+') is installed.
+ * Returns 0, or -1 with a sentence in why listing those that are.
+ */
+int ocr_language_check(const char *lang, char *why, size_t len) MUSTCHECK;
+
+/*
+ * Tidies OCR text in place: trailing blanks off every line, empty lines
+ * dropped; cut after the last whole line that fits in max bytes
+ * (*truncated then true). *lines: lines kept. Returns the new length.
+ */
+size_t ocr_tidy(char *text, size_t max, int *lines, bool *truncated);
+
+/* What ocr_read() found. */
+struct ocr_result {
+	char *text;			/* UTF-8, lines kept, tidied, owned (ocr_result_free) */
+	int lines;			/* lines with text */
+	bool truncated;			/* cut at OCR_TEXT_MAX bytes */
+	int confidence;			/* Tesseract's mean word confidence, 0-100 */
+	int scale;			/* how much the picture was enlarged */
+	bool inverted;			/* read as light text on a dark ground */
+	uint64_t init_ms;		/* the engine was loaded for this call: how long it took */
+	uint64_t ocr_ms;		/* preparing and reading */
+};
+
+/*
+ * Reads the text of im in languages lang (checked by ocr_language_check()),
+ * loading this process's engine first when it has other languages or none.
+ * Returns 0 with *out filled, or -1 with a sentence in why.
+ */
+int ocr_read(const struct img *im, const char *lang, struct ocr_result *out, char *why,
+             size_t len) MUSTCHECK;
+
+void ocr_result_free(struct ocr_result *r);
+
 /* ---- screenshot.c: a device's screen as the caller asked for it ---------- */
 
 enum shot_format { SHOT_JPEG, SHOT_PNG };
@@ -727,11 +802,161 @@ int shot_parse_region(const char *s, struct shot_opts *o, char *why, size_t len)
 enum shot_status shot_take(const struct device_ref *d, const struct shot_opts *o,
                            struct shot *out, char *why, size_t len) MUSTCHECK;
 
+/* A frame of a device as the capture worker published it: JPEG or raw pixels. */
+struct shot_frame {
+	struct shm_frame_info info;
+	struct buf data;		/* the frame's bytes; buf_free() it */
+};
+
+/*
+ * The latest frame of device d into *f if at most max_age_ms old, else the
+ * next one within 10 s (what shot_take() starts with). Returns SHOT_OK, or
+ * why not with a sentence in why.
+ */
+enum shot_status shot_frame_get(const struct device_ref *d, long long max_age_ms,
+                                struct shot_frame *f, char *why, size_t len) MUSTCHECK;
+
+/*
+ * Waits up to timeout_ms on the device's slot for a frame newer than
+ * after_seq (never asking the device itself). Returns 1 with *f replaced,
+ * 0 when none came in time, -1 with *st and why when the session failed.
+ */
+int shot_frame_next(const struct device_ref *d, uint64_t after_seq, int timeout_ms,
+                    struct shot_frame *f, enum shot_status *st, char *why, size_t len) MUSTCHECK;
+
+/*
+ * Frame f decoded into *out (the caller frees it): o's region when it has
+ * one (checked against the screen: SHOT_BAD_REQUEST), scaled by scale (at
+ * most 1; a JPEG is decoded already shrunk when scale allows). *screen_w and
+ * *screen_h: the screen's size. Returns SHOT_OK, or why not with why.
+ */
+enum shot_status shot_decode(const struct device_ref *d, const struct shot_frame *f,
+                             const struct shot_opts *o, double scale, struct img *out,
+                             int *screen_w, int *screen_h, char *why, size_t len) MUSTCHECK;
+
 /*
  * The current screen size of device d as its latest frame in shared memory
  * says, without waiting: 0 with *w and *h, or -1 when no frame is there.
  */
 int shot_screen_size(const struct device_ref *d, int *w, int *h);
+
+/* ---- screentext.c: the text on a screen, and waiting for the screen ------ */
+
+#define SCREEN_PATTERN_MAX 200		/* bytes of text (or regular expression) to wait for */
+#define SCREEN_LANGUAGE_DEFAULT "eng"
+#define SCREEN_WAIT_DEFAULT_MS 30000
+#define SCREEN_WAIT_MAX_MS 600000	/* wait_for_screen; REST stops below nginx's read timeout */
+#define SCREEN_WAIT_REST_MAX_MS 240000
+#define SCREEN_INTERVAL_DEFAULT_MS 500
+#define SCREEN_CHANGE_DEFAULT 0.01	/* percent of the watched area, about a short word on 1080p */
+
+/*
+ * What wait_for_screen looks for in the text: a substring, ignoring case
+ * (ASCII) and differences of white space, or a POSIX extended regular
+ * expression; either is matched against one line at a time.
+ */
+struct screen_pattern {
+	bool regex, match_case;
+	char *text;			/* substring: folded as the lines will be */
+	regex_t re;
+	bool compiled;
+};
+
+/*
+ * Prepares p for text (one line, at most SCREEN_PATTERN_MAX bytes). Returns
+ * 0, or -1 with a sentence in why (an invalid regular expression says
+ * what is wrong). screen_pattern_cleanup() releases it either way.
+ */
+int screen_pattern_init(struct screen_pattern *p, const char *text, bool regex, bool match_case,
+                        char *why, size_t len) MUSTCHECK;
+void screen_pattern_cleanup(struct screen_pattern *p);
+
+/* Whether a line of text matches p; the first that does is copied into line. */
+bool screen_pattern_find(const struct screen_pattern *p, const char *text, char *line,
+                         size_t size);
+
+/*
+ * How much of a differs from b (two pictures of the same size; any other
+ * size differs wholly): the percent of pixels whose grey level moved by more
+ * than an eighth of the range, their count in *changed.
+ */
+double screen_diff(const struct img *a, const struct img *b, long long *changed);
+
+/* What read_screen_text and wait_for_screen read: screen_opts_init() sets defaults. */
+struct screen_opts {
+	struct shot_opts shot;		/* max_age_ms and region; nothing else is used */
+	char language[OCR_LANG_MAX + 1];
+};
+
+void screen_opts_init(struct screen_opts *o);
+
+/* The text of a screen and the frame it was read from. */
+struct screen_text {
+	struct ocr_result ocr;
+	int screen_w, screen_h;
+	uint64_t seq, capture_ns, age_ms;
+};
+
+/*
+ * Reads the text of device d's screen (o's region of it) from its latest
+ * frame if at most o->shot.max_age_ms old, else from the next one. Returns
+ * SHOT_OK with *out filled (screen_text_cleanup() it), or why not with why:
+ * SHOT_BAD_REQUEST for a language not installed or a region off the screen.
+ */
+enum shot_status screen_read(const struct device_ref *d, const struct screen_opts *o,
+                             struct screen_text *out, char *why, size_t len) MUSTCHECK;
+void screen_text_cleanup(struct screen_text *t);
+
+/* A reading as REST answers it and read_screen_text's structured content; the caller owns it. */
+json_object *screen_text_json(const struct device_ref *d, const struct screen_opts *o,
+                              const struct screen_text *t);
+
+/* A wait: for pattern's text, or (pattern NULL) for a change of change_percent or more. */
+struct screen_wait {
+	struct screen_opts read;
+	const struct screen_pattern *pattern;
+	double change_percent;
+	int timeout_ms, interval_ms;
+	/* Waits ms, or less when the call is cancelled: 0 to go on, else stop. */
+	int (*sleep)(void *ctx, int ms);
+	/* Reports how long it has waited and what it saw last; NULL: nothing. */
+	void (*progress)(void *ctx, uint64_t elapsed_ms, int timeout_ms, const char *message);
+	void *ctx;
+};
+
+struct screen_wait_result {
+	bool found;
+	bool cancelled;			/* sleep() asked to stop */
+	uint64_t elapsed_ms;
+	char line[512];			/* the line that matched */
+	double changed_percent;		/* change: the last measure */
+	struct screen_text last;	/* the last frame looked at; its text when read */
+	int frames, reads;		/* frames looked at, and read */
+};
+
+/*
+ * Sets w's defaults and what it waits for: text (a pattern compiled into p,
+ * which the caller cleans up) or change, exactly one of them. Returns 0, or
+ * -1 with a sentence in why.
+ */
+int screen_wait_setup(struct screen_wait *w, struct screen_pattern *p, const char *text,
+                      bool regex, bool match_case, bool change, char *why, size_t len) MUSTCHECK;
+
+/*
+ * Waits as w says on device d's screen: from the frame at the start, each
+ * newer frame the slot publishes (no more than one per interval) is compared
+ * with the start (change) or, when it differs from the last one read, read
+ * and matched (text); until found, timeout_ms passed or sleep() asks to stop.
+ * Returns SHOT_OK with *r filled (found or not: screen_wait_result_cleanup()
+ * it), or why the screen could not be looked at.
+ */
+enum shot_status screen_wait(const struct device_ref *d, const struct screen_wait *w,
+                             struct screen_wait_result *r, char *why, size_t len) MUSTCHECK;
+void screen_wait_result_cleanup(struct screen_wait_result *r);
+
+/* A wait's outcome as REST answers it and wait_for_screen's structured content. */
+json_object *screen_wait_json(const struct device_ref *d, const struct screen_wait *w,
+                              const struct screen_wait_result *r);
 
 /* ---- devop.c: operations on a device through the capture worker ---------- */
 
@@ -808,6 +1033,8 @@ const char *devop_code(enum devop_status st);
 /* ---- tools_console.c: screens ---------------------------------------------- */
 
 tool_fn tool_get_screenshot;
+tool_fn tool_read_screen_text;
+tool_fn tool_wait_for_screen;
 
 /* ---- tools_device.c: keyboard, mouse, power, media, health ---------------- */
 
@@ -858,10 +1085,11 @@ void authcache_session_put(const struct token_identity *who, const struct mcp_se
 /*
  * FIELD_TEXT: a string that may hold line breaks and tabs (typed text);
  * FIELD_KEYS: a string, or an array of min to max strings, each 1 to 64
- * characters without control characters.
+ * characters without control characters. FIELD_NUMBER: an integer or a
+ * fraction from min to max.
  */
 enum field_type { FIELD_STRING, FIELD_INT, FIELD_BOOL, FIELD_TAGS, FIELD_ENUM, FIELD_TEXT,
-                  FIELD_KEYS };
+                  FIELD_KEYS, FIELD_NUMBER };
 
 struct field {
 	const char *name;
@@ -899,7 +1127,10 @@ extern const struct field text_fields[];
 extern const struct field mouse_fields[];
 extern const struct field power_fields[];
 extern const struct field media_fields[];
+extern const struct field screen_wait_fields[];
 int h_device_screenshot(struct request *req);
+int h_device_screen_text(struct request *req);
+int h_device_screen_wait(struct request *req);
 int h_device_keys(struct request *req);
 int h_device_text(struct request *req);
 int h_device_mouse(struct request *req);

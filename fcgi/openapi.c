@@ -76,6 +76,11 @@ static json_object *field_schema(const struct field *f)
 		json_object_object_add(s, "minimum", json_object_new_int64(f->min));
 		json_object_object_add(s, "maximum", json_object_new_int64(f->max));
 		break;
+	case FIELD_NUMBER:
+		json_object_object_add(s, "type", json_object_new_string("number"));
+		json_object_object_add(s, "minimum", json_object_new_int64(f->min));
+		json_object_object_add(s, "maximum", json_object_new_int64(f->max));
+		break;
 	case FIELD_BOOL:
 		json_object_object_add(s, "type", json_object_new_string("boolean"));
 		break;

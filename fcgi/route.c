@@ -27,6 +27,7 @@ static const char *const token_list_params[] = { "user", NULL };
 static const char *const screenshot_params[] = {
 	"format", "max_width", "region", "enhance", "max_age_ms", NULL,
 };
+static const char *const screen_text_params[] = { "region", "language", "max_age_ms", NULL };
 
 /* A REST route: a bearer token or the dashboard's session cookie, audited. */
 #define ROUTE_API (ROUTE_AUTH | ROUTE_AUDIT | ROUTE_COOKIE)
@@ -70,6 +71,17 @@ static const struct route routes[] = {
 	  screenshot_params, AUTHZ_CONSOLE_READ, "the screen as image/jpeg (the device's own "
 	  "JPEG when nothing else is asked) or image/png (format=png); max_width, "
 	  "region=x,y,width,height, enhance=llm, max_age_ms (default 1000)", NULL },
+	{ "GET", "/api/v1/devices/{id}/screen/text", h_device_screen_text, DEV,
+	  screen_text_params, AUTHZ_CONSOLE_READ, "the text on the screen, read by OCR: "
+	  "{text, lines, truncated (cut at 8000 bytes), language, confidence, screen size, frame, "
+	  "captured_at}; region=x,y,width,height, language (installed Tesseract languages, "
+	  "default eng; another is 400 with the list), max_age_ms (default 1000)", NULL },
+	{ "POST", "/api/v1/devices/{id}/screen/wait", h_device_screen_wait, DEV | ROUTE_OP,
+	  no_params, AUTHZ_CONSOLE_READ, "wait until the screen shows text (or a regex matches "
+	  "a line) or changes, for at most timeout_ms (default 30000, at most 240000): 200 "
+	  "{found, elapsed_ms, line or changed_percent, text last read}; not found is 200 with "
+	  "found false; 503 busy when every worker that may wait is waiting",
+	  screen_wait_fields },
 	{ "POST", "/api/v1/devices/{id}/keys", h_device_keys, DEV | ROUTE_OP, no_params,
 	  AUTHZ_INPUT_WRITE, "press a key combination, or a list of them in order", keys_fields },
 	{ "POST", "/api/v1/devices/{id}/text", h_device_text, DEV | ROUTE_OP, no_params,

@@ -137,6 +137,18 @@ static bool nothing_asked(const struct shot_opts *o)
 	return o->format == SHOT_JPEG && o->max_width == 0 && !o->region && !o->enhance;
 }
 
+/* Whether o's region leaves the sw x sh screen of d; why then says so. */
+static bool region_outside(const struct device_ref *d, const struct shot_opts *o, int sw, int sh,
+                           char *why, size_t len)
+{
+	if (!o->region || (o->rx <= sw - o->rw && o->ry <= sh - o->rh))
+		return false;
+	snprintf(why, len, "The region %dx%d at %d,%d is not inside the screen of '%s', "
+	         "which is %dx%d: x + width must be at most %d and y + height at most %d.",
+	         o->rw, o->rh, o->rx, o->ry, d->name, sw, sh, sw, sh);
+	return true;
+}
+
 /*
  * The picture of frame fi (bytes in frame) transformed as o asks into out:
  * the region checked against the screen, the target size worked out, the
@@ -165,12 +177,8 @@ static enum shot_status transform(const struct device_ref *d, const struct shot_
 	}
 	out->screen_width = sw;
 	out->screen_height = sh;
-	if (o->region && (o->rx > sw - o->rw || o->ry > sh - o->rh)) {
-		snprintf(why, len, "The region %dx%d at %d,%d is not inside the screen of '%s', "
-		         "which is %dx%d: x + width must be at most %d and y + height at most %d.",
-		         o->rw, o->rh, o->rx, o->ry, d->name, sw, sh, sw, sh);
+	if (region_outside(d, o, sw, sh, why, len))
 		return SHOT_BAD_REQUEST;
-	}
 	cw = o->region ? o->rw : sw;
 	ch = o->region ? o->rh : sh;
 	if (o->max_width > 0 && cw > o->max_width)
@@ -232,45 +240,120 @@ static enum shot_status transform(const struct device_ref *d, const struct shot_
 	return SHOT_OK;
 }
 
+enum shot_status shot_frame_get(const struct device_ref *d, long long max_age_ms,
+                                struct shot_frame *f, char *why, size_t len)
+{
+	struct ctl_session_reply r;
+	uint64_t start = now_mono_ns();
+	enum frame_status st;
+	char detail[256];
+
+	/* The latest frame if fresh enough; else wait for the slot's next one. */
+	st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &frames,
+	               (uint64_t)d->id, 0, WAIT_MS, &f->info, &f->data, &r, detail, sizeof detail);
+	if (st == FRAME_OK &&
+	    (now_wall_ns() - f->info.capture_ns) / 1000000u > (uint64_t)max_age_ms) {
+		int left = WAIT_MS - (int)((now_mono_ns() - start) / 1000000u);
+		st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &frames,
+		               (uint64_t)d->id, f->info.seq, left > 0 ? left : 0, &f->info, &f->data,
+		               &r, detail, sizeof detail);
+	}
+	return st == FRAME_OK ? SHOT_OK : explain(d, st, &r, detail, why, len);
+}
+
+int shot_frame_next(const struct device_ref *d, uint64_t after_seq, int timeout_ms,
+                    struct shot_frame *f, enum shot_status *st, char *why, size_t len)
+{
+	struct ctl_session_reply r;
+	enum frame_status fs;
+	char detail[256];
+
+	fs = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &frames,
+	               (uint64_t)d->id, after_seq, timeout_ms, &f->info, &f->data, &r, detail,
+	               sizeof detail);
+	if (fs == FRAME_OK)
+		return 1;
+	if (fs == FRAME_TIMEOUT)
+		return 0;
+	*st = explain(d, fs, &r, detail, why, len);
+	return -1;
+}
+
+enum shot_status shot_decode(const struct device_ref *d, const struct shot_frame *f,
+                             const struct shot_opts *o, double scale, struct img *out,
+                             int *screen_w, int *screen_h, char *why, size_t len)
+{
+	const struct shm_frame_info *fi = &f->info;
+	bool jpeg = fi->format == SHM_FMT_JPEG;
+	int rc = 0, sw = (int)fi->width, sh = (int)fi->height, cw, ch;
+	char detail[200];
+
+	memset(out, 0, sizeof *out);
+	if (jpeg && img_jpeg_size(f->data.data, fi->len, &sw, &sh) < 0)
+		rc = -1, snprintf(detail, sizeof detail, "a JPEG without a readable header");
+	else if (!jpeg && fi->format != SHM_FMT_RGBX32 && fi->format != SHM_FMT_BGRX32)
+		rc = -1, snprintf(detail, sizeof detail, "format %d", fi->format);
+	if (rc == 0) {
+		*screen_w = sw;
+		*screen_h = sh;
+		if (region_outside(d, o, sw, sh, why, len))
+			return SHOT_BAD_REQUEST;
+		rc = jpeg ? img_from_jpeg(f->data.data, fi->len, scale, out, detail, sizeof detail)
+		          : img_from_raw(f->data.data, fi->len, sw, sh, fi->format == SHM_FMT_BGRX32,
+		                         out, detail, sizeof detail);
+	}
+	if (rc < 0) {
+		snprintf(why, len, "The screen of '%s' came as a frame this gateway cannot read: %s.",
+		         d->name, detail);
+		return SHOT_DEVICE;
+	}
+	cw = (int)lround((o->region ? o->rw : sw) * scale);
+	ch = (int)lround((o->region ? o->rh : sh) * scale);
+	cw = cw < 1 ? 1 : cw;
+	ch = ch < 1 ? 1 : ch;
+	if (o->region) {
+		/* The region in the decoded picture's pixels (it may be DCT-scaled). */
+		int x0 = (int)((long long)o->rx * out->w / sw), y0 = (int)((long long)o->ry * out->h / sh);
+		int x1 = (int)(((long long)(o->rx + o->rw) * out->w + sw - 1) / sw);
+		int y1 = (int)(((long long)(o->ry + o->rh) * out->h + sh - 1) / sh);
+		x1 = x1 > out->w ? out->w : x1 <= x0 ? x0 + 1 : x1;
+		y1 = y1 > out->h ? out->h : y1 <= y0 ? y0 + 1 : y1;
+		if (img_scale_rect(out, x0, y0, x1 - x0, y1 - y0, cw < x1 - x0 ? cw : x1 - x0,
+		                   ch < y1 - y0 ? ch : y1 - y0) < 0) {
+			img_free(out);
+			snprintf(why, len, "The region could not be cut from the screen of '%s'.", d->name);
+			return SHOT_DEVICE;
+		}
+	}
+	img_scale(out, cw < out->w ? cw : out->w, ch < out->h ? ch : out->h);
+	return SHOT_OK;
+}
+
 enum shot_status shot_take(const struct device_ref *d, const struct shot_opts *o,
                            struct shot *out, char *why, size_t len)
 {
-	struct ctl_session_reply r;
-	struct shm_frame_info fi;
-	struct buf frame = BUF_INIT;
-	uint64_t start = now_mono_ns();
-	enum frame_status st;
+	struct shot_frame f = { .data = BUF_INIT };
+	struct shm_frame_info *fi = &f.info;
 	enum shot_status ss;
-	char detail[256];
 
 	memset(out, 0, sizeof *out);
-	/* The latest frame if fresh enough; else wait for the slot's next one. */
-	st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &frames,
-	               (uint64_t)d->id, 0, WAIT_MS, &fi, &frame, &r, detail, sizeof detail);
-	if (st == FRAME_OK &&
-	    (now_wall_ns() - fi.capture_ns) / 1000000u > (uint64_t)o->max_age_ms) {
-		int left = WAIT_MS - (int)((now_mono_ns() - start) / 1000000u);
-		st = frame_get(conf_str(CONF_CAPTURE_SOCKET), conf_str(CONF_SHM_NAME), &frames,
-		               (uint64_t)d->id, fi.seq, left > 0 ? left : 0, &fi, &frame, &r, detail,
-		               sizeof detail);
+	if ((ss = shot_frame_get(d, o->max_age_ms, &f, why, len)) != SHOT_OK) {
+		buf_free(&f.data);
+		return ss;
 	}
-	if (st != FRAME_OK) {
-		buf_free(&frame);
-		return explain(d, st, &r, detail, why, len);
-	}
-	out->seq = fi.seq;
-	out->capture_ns = fi.capture_ns;
-	out->age_ms = (now_wall_ns() - fi.capture_ns) / 1000000u;
-	if (fi.format == SHM_FMT_JPEG && nothing_asked(o) && fi.len <= IMAGE_MAX) {
-		out->data = frame;
+	out->seq = fi->seq;
+	out->capture_ns = fi->capture_ns;
+	out->age_ms = (now_wall_ns() - fi->capture_ns) / 1000000u;
+	if (fi->format == SHM_FMT_JPEG && nothing_asked(o) && fi->len <= IMAGE_MAX) {
+		out->data = f.data;
 		out->mime = "image/jpeg";
-		out->width = out->screen_width = (int)fi.width;
-		out->height = out->screen_height = (int)fi.height;
+		out->width = out->screen_width = (int)fi->width;
+		out->height = out->screen_height = (int)fi->height;
 		out->passthrough = true;
 		return SHOT_OK;
 	}
-	ss = transform(d, o, &fi, &frame, out, why, len);
-	buf_free(&frame);
+	ss = transform(d, o, fi, &f.data, out, why, len);
+	buf_free(&f.data);
 	if (ss != SHOT_OK)
 		buf_free(&out->data);
 	return ss;

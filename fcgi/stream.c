@@ -73,8 +73,7 @@ void mcp_streams_release(pid_t pid)
 	}
 }
 
-/* Takes a free slot for this worker; false when streams hold as many as allowed. */
-static bool slot_take(void)
+bool stream_slot_take(void)
 {
 	if (streams.slot == NULL)		/* tests without a supervisor */
 		return true;
@@ -88,7 +87,7 @@ static bool slot_take(void)
 	return false;
 }
 
-static void slot_give_back(void)
+void stream_slot_give_back(void)
 {
 	if (streams.mine >= 0)
 		atomic_store(&streams.slot[streams.mine], 0);
@@ -101,14 +100,14 @@ int mcp_stream_begin(struct mcp_call *c)
 		return 0;
 	if (!c->can_stream || c->session.id[0] == '\0')
 		return -1;
-	if (!slot_take()) {
+	if (!stream_slot_take()) {
 		log_warnx("all %d stream slots are taken; this call runs without a stream",
 		          streams.max);
 		metrics_stream_refused();
 		return -1;
 	}
 	if (inflight_open(c->session.id, c->id_text) < 0) {
-		slot_give_back();
+		stream_slot_give_back();
 		return -1;
 	}
 	resp_stream_begin(c->req, "text/event-stream");
@@ -136,7 +135,7 @@ void mcp_stream_end(struct mcp_call *c)
 	if (!c->streaming)
 		return;
 	inflight_close(c->session.id, c->id_text);
-	slot_give_back();
+	stream_slot_give_back();
 	c->streaming = false;
 }
 

@@ -217,6 +217,109 @@ static const struct tool builtin[] = {
 		.fn = tool_get_screenshot,
 	},
 	{
+		.name = "read_screen_text",
+		.title = "Read the screen's text",
+		.description =
+			"The text on a device's screen, read by OCR (Tesseract): UTF-8, one line "
+			"per line of text, empty lines left out, with the screen size, the frame "
+			"and its capture time. Made for console screens (BIOS, boot, shells, "
+			"installers), light text on dark included. A frame at most max_age_ms old "
+			"is read, else the next one. region reads only that rectangle (screen "
+			"pixels): faster, and better for small text. language is an installed "
+			"Tesseract language (default eng), several joined with '+'. Text beyond "
+			"8000 bytes is cut at a whole line, and the result says so. Reading takes "
+			"about a second for a full 1920x1080 screen; the first call of a worker "
+			"also loads the language.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"region": {"type": "object",
+				           "description": "only this rectangle of the screen, in screen pixels",
+				           "properties": {
+				               "x": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "y": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+				               "height": {"type": "integer", "minimum": 1, "maximum": 16384}
+				           },
+				           "required": ["x", "y", "width", "height"],
+				           "additionalProperties": false},
+				"language": {"type": "string", "minLength": 1, "maxLength": 64,
+				             "description": "OCR language(s), e.g. eng or eng+deu (default eng)"},
+				"max_age_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
+				               "description": "accept a frame this old (default 1000)"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_CONSOLE_READ,
+		.device = true,
+		.fn = tool_read_screen_text,
+	},
+	{
+		.name = "wait_for_screen",
+		.title = "Wait for the screen",
+		.description =
+			"Waits until a device's screen shows some text, or until it changes, for "
+			"at most timeout_ms (default 30000, at most 600000). Give exactly one of: "
+			"text, found when a line read by OCR contains it (ignoring case and "
+			"differences of spaces; with regex true, text is a POSIX extended regular "
+			"expression matched against each line; match_case true to respect case); "
+			"or change true, found when at least change_percent (default 0.01) of the "
+			"screen, or of region, differs from the screen at the start (the pointer "
+			"moving barely counts). The screen is looked at every interval_ms (default "
+			"500) and read again only when it changed. Not finding it is not an "
+			"error: the result says found false, with the text last read. Sends "
+			"progress notifications when the call has a progressToken, and stops when "
+			"cancelled.",
+		.input_schema = JSON({
+			"type": "object",
+			"properties": {
+				"device": {"type": "string", "minLength": 1, "maxLength": 100,
+				           "description": "device name or id"},
+				"text": {"type": "string", "minLength": 1, "maxLength": 200,
+				         "description": "the text to wait for (one line)"},
+				"regex": {"type": "boolean",
+				          "description": "text is a POSIX extended regular expression (default false)"},
+				"match_case": {"type": "boolean",
+				               "description": "respect upper and lower case (default false)"},
+				"change": {"type": "boolean",
+				           "description": "true: wait for the screen to change instead"},
+				"change_percent": {"type": "number", "minimum": 0, "maximum": 100,
+				                   "description": "change: percent of the screen or region that must differ (default 0.01)"},
+				"region": {"type": "object",
+				           "description": "only watch this rectangle of the screen, in screen pixels",
+				           "properties": {
+				               "x": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "y": {"type": "integer", "minimum": 0, "maximum": 16383},
+				               "width": {"type": "integer", "minimum": 1, "maximum": 16384},
+				               "height": {"type": "integer", "minimum": 1, "maximum": 16384}
+				           },
+				           "required": ["x", "y", "width", "height"],
+				           "additionalProperties": false},
+				"timeout_ms": {"type": "integer", "minimum": 100, "maximum": 600000,
+				               "description": "give up after this long (default 30000)"},
+				"interval_ms": {"type": "integer", "minimum": 100, "maximum": 10000,
+				                "description": "look at the screen at most this often (default 500)"},
+				"language": {"type": "string", "minLength": 1, "maxLength": 64,
+				             "description": "OCR language(s) for text (default eng)"},
+				"max_age_ms": {"type": "integer", "minimum": 0, "maximum": 60000,
+				               "description": "the first frame may be this old (default 1000)"}
+			},
+			"required": ["device"],
+			"additionalProperties": false
+		}),
+		.hints = { .read_only = true, .destructive = false, .idempotent = true,
+		           .open_world = true },
+		.action = AUTHZ_CONSOLE_READ,
+		.streams = true,
+		.device = true,
+		.fn = tool_wait_for_screen,
+	},
+	{
 		.name = "get_device_health",
 		.title = "Device health",
 		.description =

@@ -5,8 +5,8 @@
 set -euo pipefail
 
 build=(build-essential pkg-config libfcgi-dev libcurl4-openssl-dev libjson-c-dev
-       libssl-dev libwebsockets-dev libpq-dev libturbojpeg0-dev zlib1g-dev check)
-run=(postgresql nginx-light procps iproute2 curl ca-certificates jq
+       libssl-dev libwebsockets-dev libpq-dev libturbojpeg0-dev zlib1g-dev check libtesseract-dev)
+run=(postgresql nginx-light procps iproute2 curl ca-certificates jq tesseract-ocr-eng
      tigervnc-standalone-server tigervnc-tools xterm)
 test=(wrk docker-compose clang libclang-rt-14-dev nodejs npm chromium)
 

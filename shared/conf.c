@@ -86,6 +86,8 @@ static const struct conf_row rows[CONF__COUNT] = {
 		"after which sign-ins are refused (429) until the oldest leaves the window" },
 	[CONF_SIGNIN_WINDOW_S] = { "KVMGATE_SIGNIN_WINDOW_S", CONF_INT, "900", 1, 86400,
 		"the window (s) in which failed sign-ins are counted" },
+	[CONF_TESSDATA] = { "KVMGATE_TESSDATA", CONF_STRING, "/usr/share/tesseract-ocr/5/tessdata", 0, 0,
+		"Tesseract's language data: the OCR languages offered are the <lang>.traineddata files there" },
 };
 
 static char *values[CONF__COUNT];

@@ -22,7 +22,8 @@ LUA
   echo "$lua"
 }
 
-# measure URL [header-or-lua-script]: prints "req/s p50_ms p99_ms"
+# measure URL [header-or-lua-script]: prints "req/s p50_ms p99_ms"; $wrk_timeout
+# (default 2s) is how long wrk waits for one answer.
 measure() {
   local url=$1 hdr=${2:-} out args=()
   case "$hdr" in
@@ -31,8 +32,8 @@ measure() {
   esac
   # Warm-up: every worker opens its PostgreSQL connection and prepares its
   # statements before anything is counted.
-  wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d1s "${args[@]}" "$url" >/dev/null
-  out=$(wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${duration}s" --latency "${args[@]}" "$url")
+  wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d1s --timeout "${wrk_timeout:-2s}" "${args[@]}" "$url" >/dev/null
+  out=$(wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"${duration}s" --timeout "${wrk_timeout:-2s}" --latency "${args[@]}" "$url")
   if grep -q 'Non-2xx' <<<"$out"; then echo "non-2xx answers: $out" >&2; exit 1; fi
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }

@@ -108,6 +108,44 @@ kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null
 [ "${BENCH_ONLY:-}" != screenshot ] || exit 0
 fi
 
+# OCR: read_screen_text over MCP via nginx on the simulator's 1920x1080 screen
+# with a few lines of text, the whole screen and a region of it; one worker, so
+# every call after the first finds its Tesseract engine loaded. The one-time
+# load is what the first call of a fresh worker reports (ocr_init_ms).
+if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = ocr ]; then
+sim_bin=$top/build/release/tests/sim-nanokvm
+sim_port=$(free_port)
+"$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
+for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
+echo
+echo "read_screen_text over MCP via nginx, NanoKVM simulator 1920x1080, 1 worker:"
+inits=()
+for run in 1 2 3; do
+  WORKERS=1 new_stack s >/dev/null
+  curl -s "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"ocr-1\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$sim_port\",\"username\":\"admin\",\"password\":\"admin\"}" >/dev/null
+  [ "$run" -gt 1 ] || curl -s "$s_url/api/v1/devices/ocr-1/text" -H "Authorization: Bearer $s_token" \
+    -H 'Content-Type: application/json' \
+    -d '{"text":"kvmgate login: root\nPassword:\nroot@srv-01:~# uname -a\nLinux srv-01 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian x86_64 GNU/Linux\nroot@srv-01:~# echo kernel rabbit castle\nkernel rabbit castle\n"}' >/dev/null
+  inits+=("$(curl -s "$s_url/api/v1/devices/ocr-1/screen/text" -H "Authorization: Bearer $s_token" | jq -r .ocr_init_ms)")
+  [ "$run" = 3 ] || stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
+done
+printf '  %-44s %s ms  (first call of a fresh worker, 3 stacks)\n' "Tesseract engine load (eng)" "${inits[*]}"
+printf '  %-44s %9s %9s\n' "warm (engine loaded, max_age_ms 60000)" "p50 ms" "p99 ms"
+for variant in 'whole screen 1920x1080 (OCR at 2x)|{"device":"ocr-1","max_age_ms":60000}' \
+               'region 960x160 (OCR at 3x)|{"device":"ocr-1","max_age_ms":60000,"region":{"x":0,"y":0,"width":960,"height":160}}'; do
+  IFS='|' read -r name args <<<"$variant"
+  read -r r p50 p99 < <(conns=1 wrk_timeout=30s duration=${BENCH_OCR_SECONDS:-20} measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"read_screen_text\",\"arguments\":$args}}")")
+  printf '  %-44s %9s %9s\n' "$name" "$p50" "$p99"
+done
+echo "  ($(nproc) cores, wrk -t1 -c1 -d${BENCH_OCR_SECONDS:-20}s; Tesseract $(pkg-config --modversion tesseract 2>/dev/null))"
+stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
+kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null
+[ "${BENCH_ONLY:-}" != ocr ] || exit 0
+fi
+
 # Audited tool calls: every list_devices call appends its event to the chain
 # (one transaction under the organisation's lock); the chain is verified after.
 WORKERS=16 new_stack s >/dev/null

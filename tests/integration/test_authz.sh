@@ -301,6 +301,8 @@ GET /api/v1/devices/{id}
 PATCH /api/v1/devices/{id}
 DELETE /api/v1/devices/{id}
 GET /api/v1/devices/{id}/screenshot
+GET /api/v1/devices/{id}/screen/text
+POST /api/v1/devices/{id}/screen/wait
 POST /api/v1/devices/{id}/keys
 POST /api/v1/devices/{id}/text
 POST /api/v1/devices/{id}/mouse
@@ -385,6 +387,7 @@ for role in org_admin operator viewer auditor; do
         "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$RANDOM$RANDOM\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
         "POST /api/v1/devices/{id}/keys") data=(--data-binary '{"keys":"enter"}') ;;
         "POST /api/v1/devices/{id}/text") data=(--data-binary '{"text":"x"}') ;;
+        "POST /api/v1/devices/{id}/screen/wait") data=(--data-binary '{"change":true,"timeout_ms":100}') ;;
         "POST /api/v1/devices/{id}/mouse") data=(--data-binary '{"action":"move","x":1,"y":1}') ;;
         "POST /api/v1/devices/{id}/power") data=(--data-binary '{"action":"on"}') ;;
         "POST /api/v1/devices/{id}/media") data=(--data-binary '{"image":"a.iso"}') ;;

@@ -68,9 +68,9 @@ expect_rpc_error 200 -32602 "logging/setLevel with an unknown level"
 
 call tools/list
 check "tools/list: every tool, in table order" \
-  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso" ]
+  [ "$status/$(jqr '[.result.tools[].name] | join(",")')" = "200/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,read_screen_text,wait_for_screen,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso" ]
 check "every tool names its action of the role matrix" \
-  [ "$(jqr '[.result.tools[]._meta["kvmgate/action"]] | join(",")')" = "server.read,devices.read,audit.read,audit.read,audit.read,console.read,devices.health,input.write,input.write,input.write,input.write,input.write,input.write,power.write,power.read,power.write,media.read,media.write,media.write,media.read" ]
+  [ "$(jqr '[.result.tools[]._meta["kvmgate/action"]] | join(",")')" = "server.read,devices.read,audit.read,audit.read,audit.read,console.read,console.read,console.read,devices.health,input.write,input.write,input.write,input.write,input.write,input.write,power.write,power.read,power.write,media.read,media.write,media.write,media.read" ]
 check "every tool has a description, an object inputSchema and annotations" \
   [ "$(jqr '[.result.tools[] | (.description|length > 20) and .inputSchema.type == "object" and (.annotations | has("readOnlyHint") and has("destructiveHint") and has("idempotentHint") and has("openWorldHint"))] | all')" = true ]
 check "read-only exactly when the action needs only the read scope" \

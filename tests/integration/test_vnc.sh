@@ -171,6 +171,14 @@ tool send_keys '{"device":"vnc-a","keys":["enter"]}'
 check "MCP send_keys enter: done" [ "$(jqr .result.isError)" = false ]
 for _ in $(seq 1 50); do [ "$(wc -l <"$f")" -gt "$n0" ] && break; sleep 0.1; done
 check "and the xterm got exactly that line" [ "$(tail -n 1 "$f")" = "mcp $word ~!@#" ]
+# The real thing for OCR: Xvnc's xterm (black on white, the "fixed" font) read back.
+accept=application/json tool type_text '{"device":"vnc-a","text":"ocr check kernel rabbit castle\n"}'
+tool read_screen_text '{"device":"vnc-a","max_age_ms":0}'
+check "read_screen_text: the xterm's line is read back from the real screen" \
+  grep -qiF "kernel rabbit castle" <<<"$(jqr .result.structuredContent.text)"
+diag "xterm OCR: $(jqr '.result.structuredContent | "\(.ocr_ms) ms, \(.lines) lines, confidence \(.confidence)"')"
+accept=application/json tool wait_for_screen '{"device":"vnc-a","text":"rabbit castle","timeout_ms":10000}'
+check "wait_for_screen finds it there" [ "$(jqr .result.structuredContent.found)" = true ]
 tool mouse_click '{"device":"vnc-a","x":2000,"y":10}'
 check "MCP mouse_click outside the screen: an error naming the screen size" \
   bash -c "[ '$(jqr .result.isError)' = true ] && grep -q '1024x768' <<<'$(jqr '.result.content[0].text')'"
