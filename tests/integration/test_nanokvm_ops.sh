@@ -204,7 +204,13 @@ for p in 2.5.0 2.3.1-legacy; do
 
   # The device dies during a long paste.
   long=$(head -c 800 /dev/zero | tr '\0' 'b')
-  ( sleep 0.4; kill "$pid" ) &
+  # Killed once the paste is under way (a fixed delay could fall before it
+  # starts on a busy machine, and then the operation waits for a login).
+  ( for _ in $(seq 1 100); do
+      [ "$(curl -s "http://127.0.0.1:$port/sim/state" | jq -r '.hid.paste_busy')" = true ] && break
+      sleep 0.05
+    done
+    kill "$pid" ) &
   killer=$!
   t0=$SECONDS
   ! op "$d" --timeout-ms 60000 text "$long"
