@@ -87,6 +87,17 @@ int main(int argc, char **argv)
 	int fd, audit_fd, n;
 	uint64_t last_death = 0;
 
+	/*
+	 * Tesseract (OCR) runs OpenMP teams of one thread per core, which many
+	 * workers on few cores only make fight (a console region reads twice as
+	 * fast with one thread on two cores). OpenMP reads OMP_THREAD_LIMIT when
+	 * the program is loaded, so it is set here and the program started again.
+	 */
+	if (getenv("OMP_THREAD_LIMIT") == NULL) {
+		setenv("OMP_THREAD_LIMIT", "1", 1);
+		execv("/proc/self/exe", argv);
+		/* Not restarted: it works, only OCR is slower. */
+	}
 	log_init("fcgi");
 	if (conf_load() < 0)
 		return 1;

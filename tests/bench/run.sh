@@ -64,7 +64,7 @@ sim_bin=$top/build/release/tests/sim-nanokvm
 sim_port=$(free_port)
 "$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
+trap 'kill $sim_pid 2>/dev/null || true; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
 for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
 WORKERS=16 new_stack s >/dev/null
 add_sim() {
@@ -117,7 +117,7 @@ sim_bin=$top/build/release/tests/sim-nanokvm
 sim_port=$(free_port)
 "$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
+trap 'kill $sim_pid 2>/dev/null || true; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
 for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
 echo
 echo "read_screen_text over MCP via nginx, NanoKVM simulator 1920x1080, 1 worker:"
