@@ -37,6 +37,14 @@ run_sim() {
   for _ in $(seq 1 50); do grep -qs "listening on 127.0.0.1:$port$" "$work/$name.out" && break; sleep 0.1; done
 }
 
+# with_sims NAME: $work, a directory for simulators' files, removed with the
+# simulators and every stack when the test ends.
+with_sims() {
+  work=$(mktemp -d "/tmp/kvmgate-$1.XXXXXX")
+  chmod 755 "$work"
+  trap 'stop_sims; rm -rf "$work"; finish' EXIT
+}
+
 # stop_sims: stops every simulator run_sim started.
 stop_sims() {
   local p

@@ -8,15 +8,7 @@
 # away is retried and recovers while the other keeps streaming.
 . "$(dirname "$0")/lib.sh"
 
-work=$(mktemp -d /tmp/kvmgate-capture.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims capture
 
 # start_sim NAME PORT FIRMWARE WIDTH HEIGHT: runs a simulator; sets NAME_pid.
 start_sim() {

@@ -8,14 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 e2e=$top/tests/e2e
-work=$(mktemp -d /tmp/kvmgate-console.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims console
 
 node22=$("$top/scripts/e2e-deps.sh") || { not_ok "npm clients and Node 22 installed (scripts/e2e-deps.sh)"; exit 1; }
 export PATH=$node22:$PATH

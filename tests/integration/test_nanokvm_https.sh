@@ -8,15 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-work=$(mktemp -d /tmp/kvmgate-https.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims https
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
   -subj /CN=nanokvm.test 2>/dev/null

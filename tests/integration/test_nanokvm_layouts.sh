@@ -9,15 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-work=$(mktemp -d /tmp/kvmgate-layouts.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims layouts
 
 new_stack s || { not_ok "stack starts"; exit 1; }
 mcp=$s_url/mcp tok=$s_token sid= ver=2025-11-25 accept=application/json

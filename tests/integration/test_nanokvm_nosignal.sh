@@ -7,14 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-work=$(mktemp -d /tmp/kvmgate-nosig.XXXXXX)
-chmod 755 "$work"
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims nosig
 
 # A short frame timeout: without a signal, several would pass during the test.
 KVMGATE_FRAME_TIMEOUT_MS=2500 new_stack s || { not_ok "stack starts"; exit 1; }

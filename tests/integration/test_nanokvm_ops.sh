@@ -12,15 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-work=$(mktemp -d /tmp/kvmgate-ops.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims ops
 
 # start_sim NAME PORT FIRMWARE: an 800x600 simulator with images and frame
 # detection on; sets NAME_pid.

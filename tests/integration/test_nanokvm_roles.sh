@@ -8,15 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "# jq missing"; exit 77; }
-work=$(mktemp -d /tmp/kvmgate-roles.XXXXXX)
-chmod 755 "$work"
-
-cleanup() {
-  stop_sims
-  rm -rf "$work"
-  finish
-}
-trap cleanup EXIT
+with_sims roles
 
 port=$(free_port)
 mkdir -p "$work/data"; : >"$work/data/debian.iso"
