@@ -7,9 +7,10 @@
 // SIM_URL is the NanoKVM simulator behind DEVICE; its /sim/state is what a
 // person looking at the machine would see (the text on its screen, the
 // pointer, the power LED, the mounted image). Steps: get_screenshot, type a
-// random word, click a pixel, power cycle (confirm: true), mount and unmount
-// an image; each step's line says what the tool answered and what the
-// machine shows after it.
+// random word, keys, wait_for_screen for two words while they are typed and
+// read_screen_text reading them, click a pixel, power cycle (confirm: true),
+// mount and unmount an image; each step's line says what the tool answered
+// and what the machine shows after it.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { randomBytes } from 'node:crypto';
@@ -49,6 +50,25 @@ try {
   r = await call('send_keys', { keys: ['enter', 'shift+h', 'i'] });
   s = await state();
   out({ step, error: r.error, on_screen: s.screen.text.some((l) => l === 'Hi' || l.endsWith('Hi')) });
+
+  // The screen's text: a wait started before two dictionary words are typed
+  // (they read best in the simulator's 5x7 font) finds them, and
+  // read_screen_text then reads them back.
+  step = 'wait';
+  const dict = ['rabbit', 'doctor', 'castle', 'candle', 'kernel', 'ocean', 'basket', 'butter',
+    'letter', 'dinner', 'cotton', 'bottle', 'school', 'rocket', 'turtle', 'island', 'hammer'];
+  const pick = () => dict[randomBytes(1)[0] % dict.length];
+  const words = `${pick()} ${pick()}`;
+  const waiting = client.callTool({ name: 'wait_for_screen',
+    arguments: { device, text: words, timeout_ms: 60000 } }, undefined, { timeout: 120000 });
+  await new Promise((done) => setTimeout(done, 500));
+  r = await call('type_text', { text: `\n${words} ${randomBytes(2).readUInt16BE()}\n` });
+  const w = await waiting;
+  out({ step, error: r.error || w.isError === true, found: w.structuredContent?.found ?? null,
+        words });
+  step = 'read';
+  r = await call('read_screen_text', {});
+  out({ step, error: r.error, read: r.content.some((c) => c.type === 'text' && c.text.includes(words)) });
 
   step = 'click';
   r = await call('mouse_click', { x: 321, y: 123 });

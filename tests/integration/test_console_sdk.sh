@@ -2,7 +2,9 @@
 # A machine's console through kvmgate as a model uses it: the official MCP SDK
 # client (tests/e2e/console.mjs, Node 22 from the lockfile) against a NanoKVM
 # simulator of every firmware profile, through nginx. A random word typed with
-# type_text is on the machine's screen, keys too; a click lands on its pixel;
+# type_text is on the machine's screen, keys too; wait_for_screen started
+# before two words are typed finds them and read_screen_text reads them back
+# (OCR of the simulated screen); a click lands on its pixel;
 # a power cycle shows on the power LED and the boot count; an image mounts
 # and unmounts. What the machine shows is read from the simulator's state.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +38,9 @@ for p in 2.3.1-legacy 2.4.x 2.5.0 head; do
   check "$p: type_text: the random word is on the machine's screen" \
     [ "$(line type '[.error, .on_screen]')" = '[false,true]' ]
   check "$p: send_keys enter, shift+h, i: 'Hi' on the screen" [ "$(line keys '[.error, .on_screen]')" = '[false,true]' ]
+  check "$p: wait_for_screen started before typing finds the words once typed" \
+    [ "$(line wait '[.error, .found]')" = '[false,true]' ]
+  check "$p: read_screen_text reads them back" [ "$(line read '[.error, .read]')" = '[false,true]' ]
   check "$p: mouse_click at (321,123): the pointer is there" \
     [ "$(line click '[.error, .x, .y, .clicks >= 1]')" = '[false,321,123,true]' ]
   check "$p: power_action cycle (confirm true): LED on, the machine booted again" \
@@ -48,4 +53,4 @@ for p in 2.3.1-legacy 2.4.x 2.5.0 head; do
   check "$p: unmount_iso: nothing mounted" [ "$(line unmount '[.error, .iso]')" = '[false,""]' ]
 done
 check "every call was audited" \
-  [ "$(stack_sql "$s_var" "SELECT count(*) FROM audit_events WHERE action IN ('type_text','send_keys','mouse_click','power_action','mount_iso','unmount_iso') AND outcome = 'ok'")" = 24 ]
+  [ "$(stack_sql "$s_var" "SELECT count(*) FROM audit_events WHERE action IN ('type_text','send_keys','wait_for_screen','read_screen_text','mouse_click','power_action','mount_iso','unmount_iso') AND outcome = 'ok'")" = 36 ]
