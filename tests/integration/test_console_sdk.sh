@@ -6,7 +6,9 @@
 # before two words are typed finds them and read_screen_text reads them back
 # (OCR of the simulated screen); a click lands on its pixel;
 # a power cycle shows on the power LED and the boot count; an image mounts
-# and unmounts. What the machine shows is read from the simulator's state.
+# and unmounts. Then the same device through the REST routes (screenshot,
+# text, keys, screen/text, mouse, power, media, health). What the machine
+# shows is read from the simulator's state.
 . "$(dirname "$0")/lib.sh"
 
 e2e=$top/tests/e2e
@@ -51,6 +53,35 @@ for p in 2.3.1-legacy 2.4.x 2.5.0 head; do
     [ "$(line mount '[.error, .iso, .cdrom]')" = '[false,"/data/debian.iso",true]' ]
   check "$p: get_mounted_iso names it" grep -q 'debian.iso' <<<"$(line mounted .text)"
   check "$p: unmount_iso: nothing mounted" [ "$(line unmount '[.error, .iso]')" = '[false,""]' ]
+
+  # The same device through the REST routes, as a script would use them.
+  simst() { curl -s "http://127.0.0.1:$port/sim/state" | jq -r "$1"; }
+  rest() { local m=$1 path=$2; shift 2; http "$m" "$s_url/api/v1/devices/kvm-$p$path" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' "$@"; }
+  curl -s -o "$work/$p.jpg" "$s_url/api/v1/devices/kvm-$p/screenshot" -H "Authorization: Bearer $s_token"
+  check "$p REST: screenshot, a JPEG of 800x600" grep -q 'JPEG image data.*800x600' <<<"$(file "$work/$p.jpg")"
+  # Dictionary words: they read best by OCR in the simulator's 5x7 font.
+  dict=(rabbit doctor castle candle kernel ocean basket butter letter dinner cotton bottle)
+  w="${dict[RANDOM % ${#dict[@]}]} ${dict[RANDOM % ${#dict[@]}]}"
+  rest POST /text --data-binary "{\"text\":\"\\n$w\"}"
+  check "$p REST: text typed is on the screen" bash -c '[ "$1" = 200 ] && grep -qF "$2" <<<"$3"' _ "$status" "$w" "$(simst '.screen.text[]')"
+  rest POST /keys --data-binary '{"keys":["enter","shift+o","k"]}'
+  check "$p REST: keys pressed show 'Ok'" bash -c '[ "$1" = 200 ] && grep -qx "Ok\|.*Ok" <<<"$2"' _ "$status" "$(simst '.screen.text[]')"
+  rest GET /screen/text
+  check "$p REST: screen/text reads the typed words" bash -c '[ "$1" = 200 ] && grep -qF "$2" <<<"$3"' _ "$status" "$w" "$(jqr .text)"
+  rest POST /mouse --data-binary '{"action":"click","x":100,"y":200}'
+  check "$p REST: the click lands on its pixel" [ "$status $(simst '[.pointer.x, .pointer.y] | @csv')" = "200 100,200" ]
+  rest POST /power --data-binary '{"action":"reset","confirm":true}'
+  check "$p REST: power reset" [ "$status" = 200 ]
+  rest GET /power
+  check "$p REST: the power state" bash -c '[ "$1" = 200 ] && grep -q "on" <<<"$2"' _ "$status" "$body"
+  rest POST /media --data-binary '{"image":"debian.iso"}'
+  check "$p REST: mount an image" [ "$status $(simst .iso)" = "200 /data/debian.iso" ]
+  rest GET /media
+  check "$p REST: the media lists and names what is mounted" bash -c '[ "$1" = 200 ] && grep -q debian.iso <<<"$2"' _ "$status" "$body"
+  rest DELETE /media
+  check "$p REST: unmount" [ "$status $(simst .iso)" = "204 " ]
+  rest GET /health
+  check "$p REST: health, streaming" [ "$status $(jqr .state)" = "200 streaming" ]
 done
 check "every call was audited" \
   [ "$(stack_sql "$s_var" "SELECT count(*) FROM audit_events WHERE action IN ('type_text','send_keys','wait_for_screen','read_screen_text','mouse_click','power_action','mount_iso','unmount_iso') AND outcome = 'ok'")" = 36 ]
