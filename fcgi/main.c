@@ -4,6 +4,7 @@
  * stops them all and removes the socket.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +95,14 @@ int main(int argc, char **argv)
 	 * the program is loaded, so it is set here and the program started again.
 	 */
 	if (getenv("OMP_THREAD_LIMIT") == NULL) {
+		char self[PATH_MAX];
+		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+
 		setenv("OMP_THREAD_LIMIT", "1", 1);
-		execv("/proc/self/exe", argv);
+		if (len > 0) {
+			self[len] = '\0';
+			execv(self, argv);	/* its own path, so ps shows its own name */
+		}
 		/* Not restarted: it works, only OCR is slower. */
 	}
 	log_init("fcgi");
