@@ -58,6 +58,9 @@ stack_sql "$a_var" "INSERT INTO devices (org_id, name, kind, base_url, tags)
   SELECT id, 'rack1-pikvm', 'pikvm', 'https://10.0.0.5', '{rack1}' FROM organisations
   WHERE name = 'default'" >/dev/null
 
+# What every client must list, in this order: the admin token sees every tool.
+all_tools=get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,read_screen_text,wait_for_screen,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso
+
 # ---- SDK client 1.x ------------------------------------------------------------
 
 CALL=get_server_info js sdk client.mjs "$mcp" "$tok"
@@ -71,7 +74,7 @@ check "SDK client: notifications/initialized answered 202" \
 check "SDK client: its GET for a standalone stream gets 405, which it accepts" \
   [ "$(jl sdk 'map(select(.method == "GET"))[0].status')" = 405 ]
 check "SDK client: lists every tool in one page" \
-  [ "$(step sdk tools '"\(.names | join(",")) \(.pages)"')" = "get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso 1" ]
+  [ "$(step sdk tools '"\(.names | join(",")) \(.pages)"')" = "$all_tools 1" ]
 check "SDK client: ping" [ "$(step sdk ping .ok)" = true ]
 check "SDK client: get_server_info names the caller" \
   [ "$(step sdk call '.result | "\(.isError) \(.structuredContent.name) \(.structuredContent.caller.user)"')" = "false kvmgate admin" ]
@@ -134,7 +137,7 @@ js v2 client2.mjs "$mcp" "$tok"
 check "v2 client: connects on 2025-11-25 (legacy era), lists, calls: exit 0" \
   [ "$rc/$(step v2 connect '"\(.protocol) \(.era)"')" = "0/2025-11-25 legacy" ]
 check "v2 client: every tool, get_server_info answers" \
-  [ "$(step v2 tools '.names | join(",")')/$(step v2 call .result.structuredContent.name)" = "get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso/kvmgate" ]
+  [ "$(step v2 tools '.names | join(",")')/$(step v2 call .result.structuredContent.name)" = "$all_tools/kvmgate" ]
 AUTO=1 js v2-auto client2.mjs "$mcp" "$tok"
 check "v2 client, auto: probes with server/discover at 2026-07-28 and gets 400" \
   [ "$(jl v2-auto 'map(select(.step == "http"))[0] | "\(.rpc) \(.version) \(.status)"')" = "server/discover 2026-07-28 400" ]
@@ -146,7 +149,7 @@ check "v2 client, auto: falls back to initialize and ends on 2025-11-25" \
 auth=(--header "Authorization: Bearer $tok")
 inspector insp-list --method tools/list --format json "${auth[@]}"
 check "inspector: tools/list as JSON" \
-  [ "$rc/$(jq -r '[.result.tools[].name] | join(",")' "$out/insp-list")" = 0/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso ]
+  [ "$rc/$(jq -r '[.result.tools[].name] | join(",")' "$out/insp-list")" = 0/$all_tools ]
 inspector insp-call --method tools/call --tool-name get_server_info --format json "${auth[@]}"
 check "inspector: tools/call get_server_info" \
   [ "$rc/$(jq -r .result.structuredContent.caller.organisation "$out/insp-call")" = 0/default ]
@@ -165,7 +168,7 @@ check "inspector, a tool answering isError: exit 5" [ "$rc" = 5 ]
 js remote mcp-remote.mjs "$mcp" "$tok"
 check "mcp-remote http-only bridge: lists every tool, calls get_server_info" \
   [ "$rc/$(step remote tools '.names | join(",")')/$(step remote call .result.structuredContent.name)" = \
-    "0/get_server_info,list_devices,query_audit_log,verify_audit_integrity,get_audit_chain_head,get_screenshot,get_device_health,type_text,send_keys,mouse_move,mouse_click,mouse_scroll,reset_hid,power_action,get_power_state,hdmi_reset,list_isos,mount_iso,unmount_iso,get_mounted_iso/kvmgate" ]
+    "0/$all_tools/kvmgate" ]
 
 # ---- conformance suite through the token proxy ------------------------------------------
 
