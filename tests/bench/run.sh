@@ -16,6 +16,23 @@ trap 'cleanup_stacks' EXIT
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/deps.sh test installs it)"; exit 1; }
 [ "${BENCH_ONLY:-}" != vnc ] || exec "$(dirname "$0")/vnc.sh"
 
+# start_sim: a NanoKVM simulator (1920x1080, 5 frames/s) on $sim_port, its
+# output in a file of its own, stopped with the stacks; stop_sim ends it.
+start_sim() {
+  sim_port=$(free_port)
+  "$top/build/release/tests/sim-nanokvm" --port "$sim_port" --password admin --fps 5 \
+    >/tmp/kvmgate-bench-sim.$$ 2>&1 &
+  sim_pid=$!
+  trap 'kill $sim_pid 2>/dev/null || true; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
+  for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
+}
+stop_sim() { kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null || true; }
+# add_sim NAME: the simulator as device NAME of stack s.
+add_sim() {
+  curl -s "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$sim_port\",\"username\":\"admin\",\"password\":\"admin\"}" >/dev/null
+}
+
 
 # audited CLIENTS: MCP tools/call list_devices from CLIENTS connections, each
 # call writing its audit event; prints "calls/s p50 p99 events chain".
@@ -60,17 +77,8 @@ fi
 # simulator's 1920x1080 JPEG, passed through and with crop + scale + enhance;
 # then the cold first screenshot of a device whose session is not open.
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = screenshot ]; then
-sim_bin=$top/build/release/tests/sim-nanokvm
-sim_port=$(free_port)
-"$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
-sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null || true; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
-for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
+start_sim
 WORKERS=16 new_stack s >/dev/null
-add_sim() {
-  curl -s "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"$1\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$sim_port\",\"username\":\"admin\",\"password\":\"admin\"}" >/dev/null
-}
 # shot_call ARGS: one get_screenshot on a fresh session; prints seconds and the image's size.
 shot_call() {
   local sid
@@ -104,7 +112,7 @@ done
 read -r t what < <(shot_call '{"device":"cold-1","max_age_ms":60000}')
 printf '  %-44s %s\n' "one passthrough answer" "$what"
 stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
-kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null
+stop_sim
 [ "${BENCH_ONLY:-}" != screenshot ] || exit 0
 fi
 
@@ -113,19 +121,13 @@ fi
 # every call after the first finds its Tesseract engine loaded. The one-time
 # load is what the first call of a fresh worker reports (ocr_init_ms).
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY:-}" = ocr ]; then
-sim_bin=$top/build/release/tests/sim-nanokvm
-sim_port=$(free_port)
-"$sim_bin" --port "$sim_port" --password admin --fps 5 >/tmp/kvmgate-bench-sim.$$ 2>&1 &
-sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null || true; rm -f /tmp/kvmgate-bench-sim.$$; cleanup_stacks' EXIT
-for _ in $(seq 1 50); do grep -qs "^listening" /tmp/kvmgate-bench-sim.$$ && break; sleep 0.1; done
+start_sim
 echo
 echo "read_screen_text over MCP via nginx, NanoKVM simulator 1920x1080, 1 worker:"
 inits=()
 for run in 1 2 3; do
   WORKERS=1 new_stack s >/dev/null
-  curl -s "$s_url/api/v1/devices" -H "Authorization: Bearer $s_token" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"ocr-1\",\"kind\":\"nanokvm\",\"url\":\"http://127.0.0.1:$sim_port\",\"username\":\"admin\",\"password\":\"admin\"}" >/dev/null
+  add_sim ocr-1
   [ "$run" -gt 1 ] || curl -s "$s_url/api/v1/devices/ocr-1/text" -H "Authorization: Bearer $s_token" \
     -H 'Content-Type: application/json' \
     -d '{"text":"kvmgate login: root\nPassword:\nroot@srv-01:~# uname -a\nLinux srv-01 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian x86_64 GNU/Linux\nroot@srv-01:~# echo kernel rabbit castle\nkernel rabbit castle\n"}' >/dev/null
@@ -142,7 +144,7 @@ for variant in 'whole screen 1920x1080 (OCR at 2x)|{"device":"ocr-1","max_age_ms
 done
 echo "  ($(nproc) cores, wrk -t1 -c1 -d${BENCH_OCR_SECONDS:-20}s; Tesseract $(pkg-config --modversion tesseract 2>/dev/null))"
 stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
-kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null
+stop_sim
 [ "${BENCH_ONLY:-}" != ocr ] || exit 0
 fi
 
