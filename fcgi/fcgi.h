@@ -51,6 +51,11 @@ struct request {
 	struct token_identity who;	/* set for ROUTE_AUTH routes */
 	char csrf[48];			/* the CSRF token of a dashboard session, "" otherwise */
 	struct device_ref device;	/* set for ROUTE_DEVICE routes */
+	struct {			/* the MCP tool called, for the request's log line */
+		char name[64];
+		char session[9];	/* the first characters of the MCP session id */
+		const char *result;	/* "ok", "tool error", ...; NULL when no tool ran */
+	} tool;
 	/* response */
 	int status;
 	bool sent;

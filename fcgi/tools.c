@@ -1342,7 +1342,6 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 	struct tool_result res = { NULL, NULL, false };
 	json_object *v, *args = NULL, *empty = NULL;
 	const char *name;
-	char tag[9];
 	int i, rc;
 
 	if (params == NULL || !json_object_object_get_ex(params, "name", &v) ||
@@ -1364,11 +1363,11 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 
 	res.content = json_object_new_array();
 	rc = run_tool(c, i, args, &res);
-	snprintf(tag, sizeof tag, "%.8s", c->session.id);
-	log_fields(rc != RPC_OK && rc != RPC_CANCELLED ? LOG_LVL_WARN : LOG_LVL_INFO,
-	           "mcp tool call", "tool", name, "session", tag, "result",
-	           rc == RPC_CANCELLED ? "cancelled" : rc != RPC_OK ? "protocol error"
-	           : res.is_error ? "tool error" : "ok", NULL);
+	/* Logged with the request's line (worker.c). */
+	snprintf(c->req->tool.name, sizeof c->req->tool.name, "%s", name);
+	snprintf(c->req->tool.session, sizeof c->req->tool.session, "%.8s", c->session.id);
+	c->req->tool.result = rc == RPC_CANCELLED ? "cancelled" : rc != RPC_OK ? "protocol error"
+	                      : res.is_error ? "tool error" : "ok";
 	if (rc == RPC_OK) {
 		*result = json_object_new_object();
 		json_object_object_add(*result, "content", res.content);

@@ -65,9 +65,15 @@ void worker_run(int listen_fd)
 		metrics_observe(route_index(req.route), req.status, elapsed);
 		snprintf(status, sizeof status, "%d", req.status);
 		snprintf(ms, sizeof ms, "%.3f", (double)elapsed / 1e6);
-		log_fields(req.status >= 500 ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
+		/* One line per request; a tool call adds its name, session and result
+		 * (the NULL key ends the fields early when there was none). */
+		log_fields(req.status >= 500 || (req.tool.result != NULL &&
+		                                 strcmp(req.tool.result, "protocol error") == 0)
+		           ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
 		           "method", req.method, "path", req.path ? req.path : "", "status", status,
-		           "duration_ms", ms, "remote", req.remote_addr, NULL);
+		           "duration_ms", ms, "remote", req.remote_addr,
+		           req.tool.result != NULL ? "tool" : NULL, req.tool.name,
+		           "session", req.tool.session, "result", req.tool.result, NULL);
 		request_cleanup(&req);
 		FCGX_Finish_r(&fr);
 		busy = 0;

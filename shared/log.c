@@ -1,7 +1,7 @@
 /*
- * log.c - JSON-lines logger. Each line is built with json-c, so messages and
- * fields are escaped by construction, and written with one write(2) so lines
- * from concurrent processes sharing a file never interleave.
+ * log.c - JSON-lines logger. Every string is escaped as it is appended
+ * (quotes, backslashes, control bytes), and each line is written with one
+ * write(2) so lines from concurrent processes sharing a file never interleave.
  */
 #include "log.h"
 
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
+#include "buf.h"
 
 static const char *level_names[] = { "debug", "info", "warn", "error" };
 
@@ -49,48 +49,78 @@ void log_set_request(const char *request_id)
 	snprintf(lg.request, sizeof lg.request, "%s", request_id ? request_id : "");
 }
 
+/* Appends s as a JSON string: quotes, backslashes and control bytes escaped. */
+static void json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	buf_append(b, "\"", 1);
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7] = "\\u00";
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		if (c == '\0')
+			break;
+		run = s + 1;
+		switch (c) {
+		case '"': buf_append(b, "\\\"", 2); break;
+		case '\\': buf_append(b, "\\\\", 2); break;
+		case '\n': buf_append(b, "\\n", 2); break;
+		case '\r': buf_append(b, "\\r", 2); break;
+		case '\t': buf_append(b, "\\t", 2); break;
+		default:
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			buf_append(b, esc, 6);
+		}
+	}
+	buf_append(b, "\"", 1);
+}
+
 static void emit(enum log_level level, const char *msg, va_list *fields)
 {
+	struct buf line = BUF_INIT;
 	char ts[40];
 	struct timespec now;
 	struct tm tm;
-	json_object *o;
-	const char *line;
-	size_t len, n;
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
 
-	o = json_object_new_object();
-	json_object_object_add(o, "time", json_object_new_string(ts));
-	json_object_object_add(o, "level", json_object_new_string(level_names[level]));
-	json_object_object_add(o, "process", json_object_new_string(lg.process));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	if (lg.request[0] != '\0')
-		json_object_object_add(o, "request_id", json_object_new_string(lg.request));
-	json_object_object_add(o, "msg", json_object_new_string(msg));
+	buf_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\",\"process\":", ts,
+	           level_names[level]);
+	json_str(&line, lg.process);
+	buf_printf(&line, ",\"pid\":%d", (int)getpid());
+	if (lg.request[0] != '\0') {
+		buf_puts(&line, ",\"request_id\":");
+		json_str(&line, lg.request);
+	}
+	buf_puts(&line, ",\"msg\":");
+	json_str(&line, msg);
 	if (fields != NULL) {
 		const char *k, *v;
 		while ((k = va_arg(*fields, const char *)) != NULL) {
 			v = va_arg(*fields, const char *);
-			json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+			buf_puts(&line, ",");
+			json_str(&line, k);
+			buf_puts(&line, ":");
+			if (v != NULL)
+				json_str(&line, v);
+			else
+				buf_puts(&line, "null");
 		}
 	}
-	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	                                      JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(line);
-	{
-		char *buf = xmalloc(len + 1);
-		memcpy(buf, line, len);
-		buf[len] = '\n';
-		if (write(lg.fd, buf, len + 1) < 0) {
-			/* Nowhere left to report it. */
-		}
-		free(buf);
+	buf_puts(&line, "}\n");
+	if (write(lg.fd, line.data, line.len) < 0) {
+		/* Nowhere left to report it. */
 	}
-	json_object_put(o);
+	buf_free(&line);
 }
 
 static void vlog(enum log_level level, bool with_errno, const char *fmt, va_list ap)

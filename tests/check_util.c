@@ -171,9 +171,11 @@ START_TEST(test_log_json_lines)
 	log_init("check");
 	log_debug("hidden below the threshold");
 	log_set_request("abc123");
-	log_info("quote \" backslash \\ newline \n tab \t end");
+	log_info("quote \" backslash \\ newline \n tab \t end \x01\x1f\x7f r\xc3\xa9");
 	log_set_request(NULL);
-	log_fields(LOG_LVL_WARN, "fields", "device", "rack-1", "path", "/x\"y", NULL);
+	/* A NULL value is null; a NULL key ends the fields, whatever follows. */
+	log_fields(LOG_LVL_WARN, "fields", "device", "rack-1", "path", "/x\"y", "none", NULL,
+	           NULL, "ignored", "k", "v", NULL);
 
 	f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
@@ -186,12 +188,16 @@ START_TEST(test_log_json_lines)
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "level")), "info");
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "request_id")), "abc123");
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "msg")),
-			                 "quote \" backslash \\ newline \n tab \t end");
+			                 "quote \" backslash \\ newline \n tab \t end \x01\x1f\x7f r\xc3\xa9");
 		} else {
 			ck_assert_ptr_null(json_object_object_get(o, "request_id"));
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "level")), "warn");
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "path")), "/x\"y");
 			ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "device")), "rack-1");
+			ck_assert(json_object_object_get_ex(o, "none", NULL));
+			ck_assert_ptr_null(json_object_object_get(o, "none"));
+			ck_assert(!json_object_object_get_ex(o, "ignored", NULL));
+			ck_assert(!json_object_object_get_ex(o, "k", NULL));
 		}
 		json_object_put(o);
 		lines++;

@@ -182,6 +182,21 @@ expect_intact "the original seq 1500 back, the chain verifies again"
 # who drops them gets it in, and verification finds the fork.
 out=$(forged_insert 900 900 899 2>&1)
 check "the unique keys refuse a second seq 900" grep -q "duplicate key" <<<"$out"
+# The value rules (domains) refuse what no writer produces, superuser or not.
+n0=$(sql "SELECT count(*) FROM audit_events")
+for bad in "seq=0" "actor_kind='nobody'" "client_kind='telnet'" "outcome='maybe'" \
+           "prev_hash='\\x00'::bytea" "row_hash=sha224('x')"; do
+  declare -A row=([seq]=9000 [actor_kind]="'cli'" [client_kind]="'cli'" [outcome]="'ok'"
+                  [prev_hash]="sha256('a')" [row_hash]="sha256('b')")
+  row[${bad%%=*}]=${bad#*=}
+  out=$(su_sql "INSERT INTO audit_events (org_id, seq, occurred_at, action, actor_kind, client_kind,
+                  outcome, canon, prev_hash, row_hash)
+                VALUES (1, ${row[seq]}, now(), 'x', ${row[actor_kind]}, ${row[client_kind]},
+                  ${row[outcome]}, '{}', ${row[prev_hash]}, ${row[row_hash]})" 2>&1 || true)
+  check "a row with $bad is refused by its column's rule" \
+    grep -qE "value for domain audit_[a-z_]+ violates check constraint" <<<"$out"
+done
+check "none of them was stored" [ "$(sql "SELECT count(*) FROM audit_events")" = "$n0" ]
 su_sql "ALTER TABLE audit_events DROP CONSTRAINT audit_events_org_id_seq_key,
                                  DROP CONSTRAINT audit_events_org_id_prev_hash_key"
 forged_insert 900 900 899

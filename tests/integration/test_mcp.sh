@@ -341,6 +341,6 @@ http GET "$a_url/metrics"
 check "metrics count /mcp once per status" \
   grep -qE '^kvmgate_http_requests_total\{route="/mcp",status="200"\} [1-9]' <<<"$body"
 check "no metrics series appears twice" [ -z "$(grep -v '^#' <<<"$body" | sed 's/ [^ ]*$//' | sort | uniq -d)" ]
-check "fcgi logs tool calls with the session" \
-  quiet jq -e -s 'any(.msg == "mcp tool call" and .tool == "list_devices" and (.session | length) == 8)' "$a_var/log/fcgi.log"
+check "fcgi logs each tool call on its request line with the session and result" \
+  quiet jq -e -s 'any(.msg == "request" and .tool == "list_devices" and .result == "ok" and (.session | length) == 8)' "$a_var/log/fcgi.log"
 check "no token in the logs" bash -c "! grep -rqF -e '$a_token' -e '$tok2' '$a_var/log'"
