@@ -302,6 +302,7 @@ static void append_batch(struct pending *p, int n, long long *seqs)
 			break;
 		done = link_and_insert(p, n, seqs);
 	}
+	metrics_audit_batch(n, done == 1);
 	if (done == 1)
 		return;
 	/* One bad event must not cost the others theirs. */
@@ -482,6 +483,7 @@ long long audit_submit(const struct audit_event *ev)
 	struct buf body = BUF_INIT;
 	char err[128];
 	long long seq = -1;
+	uint64_t start;
 	bool reached;
 
 	if (audit_event_body(ev, &body, err, sizeof err) < 0) {
@@ -489,7 +491,10 @@ long long audit_submit(const struct audit_event *ev)
 		           ev->action ? ev->action : "", "error", err, NULL);
 		goto out;
 	}
+	start = now_mono_ns();
 	seq = via_appender(ev->org_id, &body, &reached);
+	if (seq > 0)
+		metrics_audit_wait(now_mono_ns() - start);
 	/* Sent but unanswered: it may have been appended, so it is not sent
 	 * again; the caller does not act. Never sent: append it here. */
 	if (seq < 0 && !reached)

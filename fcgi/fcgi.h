@@ -1294,6 +1294,10 @@ void metrics_init(void);
 void metrics_observe(int route, int status, uint64_t elapsed_ns);
 void metrics_worker_restarted(void);
 void metrics_set_workers(int n);
+/* The audit appender's batches (events handed to it, whether the batch was
+ * appended whole) and a worker's wait for its event's commit. */
+void metrics_audit_batch(int events, bool appended);
+void metrics_audit_wait(uint64_t elapsed_ns);
 /* A call that wanted a stream ran without one: every stream slot was taken. */
 void metrics_stream_refused(void);
 

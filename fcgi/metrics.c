@@ -35,6 +35,8 @@ struct metrics_shm {
 	uint64_t worker_restarts;
 	uint64_t workers;
 	uint64_t streams_refused;
+	uint64_t audit_batches, audit_batch_events, audit_batch_failures;
+	uint64_t audit_waits, audit_wait_ns;	/* workers waiting for their event's commit */
 };
 
 static struct metrics_shm *m;
@@ -87,6 +89,24 @@ void metrics_stream_refused(void)
 {
 	if (m != NULL)
 		add(&m->streams_refused, 1);
+}
+
+void metrics_audit_batch(int events, bool appended)
+{
+	if (m == NULL)
+		return;
+	add(&m->audit_batches, 1);
+	add(&m->audit_batch_events, (uint64_t)events);
+	if (!appended)
+		add(&m->audit_batch_failures, 1);
+}
+
+void metrics_audit_wait(uint64_t elapsed_ns)
+{
+	if (m == NULL)
+		return;
+	add(&m->audit_waits, 1);
+	add(&m->audit_wait_ns, elapsed_ns);
 }
 
 void metrics_set_workers(int n)
@@ -159,6 +179,26 @@ int h_metrics(struct request *req)
 	               "# TYPE kvmgate_mcp_streams_refused_total counter\n"
 	               "kvmgate_mcp_streams_refused_total %llu\n",
 	           (unsigned long long)get(&m->streams_refused));
+	buf_printf(&b, "# HELP kvmgate_audit_batches_total Transactions of the audit appender.\n"
+	               "# TYPE kvmgate_audit_batches_total counter\n"
+	               "kvmgate_audit_batches_total %llu\n"
+	               "# HELP kvmgate_audit_batch_events_total Events the appender was handed "
+	               "(events per batch: this over batches).\n"
+	               "# TYPE kvmgate_audit_batch_events_total counter\n"
+	               "kvmgate_audit_batch_events_total %llu\n"
+	               "# HELP kvmgate_audit_batch_failures_total Batches not appended whole "
+	               "(their events were then appended one by one).\n"
+	               "# TYPE kvmgate_audit_batch_failures_total counter\n"
+	               "kvmgate_audit_batch_failures_total %llu\n"
+	               "# HELP kvmgate_audit_wait_seconds Time workers waited for their events "
+	               "to be committed.\n"
+	               "# TYPE kvmgate_audit_wait_seconds summary\n"
+	               "kvmgate_audit_wait_seconds_sum %.6f\n"
+	               "kvmgate_audit_wait_seconds_count %llu\n",
+	           (unsigned long long)get(&m->audit_batches),
+	           (unsigned long long)get(&m->audit_batch_events),
+	           (unsigned long long)get(&m->audit_batch_failures),
+	           (double)get(&m->audit_wait_ns) / 1e9, (unsigned long long)get(&m->audit_waits));
 	up = ctl_call(conf_str(CONF_CAPTURE_SOCKET), CTL_STATS, NULL, 0, CTL_STATS_REPLY,
 	              &st, sizeof st, &len, 500) == CTL_OK && len == sizeof st;
 	buf_printf(&b, "# HELP kvmgate_capture_up Whether the capture worker answers.\n"

@@ -35,13 +35,22 @@ add_sim() {
 
 
 # audited CLIENTS: MCP tools/call list_devices from CLIENTS connections, each
-# call writing its audit event; prints "calls/s p50 p99 events chain".
+# call writing its audit event; prints "calls/s p50 p99 cpu_us steal events
+# per_batch wait_ms chain" (events per appender transaction, the workers' mean
+# wait for their event's commit, from /metrics).
+audit_metrics() {
+  curl -s "$s_url/metrics" | awk '$1 ~ /^kvmgate_audit_(batches_total|batch_events_total|wait_seconds_sum|wait_seconds_count)$/ { printf "%s ", $2 }'
+}
 audited_calls() {
-  local n0 n1 out
+  local n0 n1 out m0 m1
   n0=$(stack_sql "$s_var" "SELECT count(*) FROM audit_events")
+  m0=$(audit_metrics)
   out=$(conns=$1 measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_devices","arguments":{}}}')")
+  m1=$(audit_metrics)
   n1=$(stack_sql "$s_var" "SELECT count(*) FROM audit_events")
-  echo "$out $((n1 - n0)) $(KVMGATE_VAR_DIR=$s_var "$KVMGATE_BIN_DIR/kvmgate" audit verify >/dev/null && echo intact || echo BROKEN)"
+  echo "$out $((n1 - n0)) $(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x); split(b, y)
+      printf "%.1f %.2f", (y[2] - x[2]) / (y[1] - x[1]), (y[3] - x[3]) / (y[4] - x[4]) * 1000 }') \
+    $(KVMGATE_VAR_DIR=$s_var "$KVMGATE_BIN_DIR/kvmgate" audit verify >/dev/null && echo intact || echo BROKEN)"
 }
 
 if [ -z "${BENCH_ONLY:-}" ]; then
@@ -56,7 +65,7 @@ for w in 16 1; do
                "MCP ping|/mcp|$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":2,"method":"ping"}')" \
                "MCP tools/call list_devices|/mcp|$(mcp_script "$s_var" "$s_url" "$s_token" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_devices","arguments":{}}}')"; do
     IFS='|' read -r name path hdr <<<"$route"
-    read -r r p50 p99 < <(measure "$s_url$path" "$hdr")
+    read -r r p50 p99 _ < <(measure "$s_url$path" "$hdr")
     rps["$name/$w"]=$r
     printf '%-34s %8s %10s %9s %9s\n' "$name" "$w" "$r" "$p50" "$p99"
   done
@@ -105,7 +114,7 @@ for c in 1 8; do
                  'crop + scale + enhance|{"device":"cold-1","max_age_ms":60000,"region":{"x":0,"y":0,"width":1600,"height":900},"max_width":1024,"enhance":"llm"}' \
                  'PNG, section 7 scale|{"device":"cold-1","max_age_ms":60000,"format":"png"}'; do
     IFS='|' read -r name args <<<"$variant"
-    read -r r p50 p99 < <(conns=$c measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_screenshot\",\"arguments\":$args}}")")
+    read -r r p50 p99 _ < <(conns=$c measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_screenshot\",\"arguments\":$args}}")")
     printf '  %-44s %8s %9s %9s\n' "$name, $c client$([ "$c" = 1 ] || echo s)" "$r" "$p50" "$p99"
   done
 done
@@ -139,7 +148,7 @@ printf '  %-44s %9s %9s\n' "warm (engine loaded, max_age_ms 60000)" "p50 ms" "p9
 for variant in 'whole screen 1920x1080 (OCR at 2x)|{"device":"ocr-1","max_age_ms":60000}' \
                'region 960x160 (OCR at 3x)|{"device":"ocr-1","max_age_ms":60000,"region":{"x":0,"y":0,"width":960,"height":160}}'; do
   IFS='|' read -r name args <<<"$variant"
-  read -r r p50 p99 < <(conns=1 wrk_timeout=30s duration=${BENCH_OCR_SECONDS:-20} measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"read_screen_text\",\"arguments\":$args}}")")
+  read -r r p50 p99 _ < <(conns=1 wrk_timeout=30s duration=${BENCH_OCR_SECONDS:-20} measure "$s_url/mcp" "$(mcp_script "$s_var" "$s_url" "$s_token" "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"read_screen_text\",\"arguments\":$args}}")")
   printf '  %-44s %9s %9s\n' "$name" "$p50" "$p99"
 done
 echo "  ($(nproc) cores, wrk -t1 -c1 -d${BENCH_OCR_SECONDS:-20}s; Tesseract $(pkg-config --modversion tesseract 2>/dev/null))"
@@ -153,11 +162,17 @@ fi
 WORKERS=16 new_stack s >/dev/null
 echo
 echo "audited MCP tools/call list_devices (16 workers; one audit event per call):"
-printf '  %-10s %10s %9s %9s %12s %s\n' clients "calls/s" "p50 ms" "p99 ms" "events" chain
+printf '  %-8s %8s %7s %7s %7s %8s %6s %8s %6s %7s %s\n' clients "calls/s" "p50 ms" "p99 ms" \
+  "CPU us" "2 cores" steal events batch "wait ms" chain
 for c in 1 8; do
-  read -r r p50 p99 ev chain < <(audited_calls "$c")
-  printf '  %-10s %10s %9s %9s %12s %s\n' "$c" "$r" "$p50" "$p99" "$ev" "$chain"
+  read -r r p50 p99 cpu steal ev batch wait chain < <(audited_calls "$c")
+  printf '  %-8s %8s %7s %7s %7s %8s %5s%% %8s %6s %7s %s\n' "$c" "$r" "$p50" "$p99" "$cpu" \
+    "$(( cpu > 0 ? 2000000 / cpu : 0 ))" "$steal" "$ev" "$batch" "$wait" "$chain"
 done
+echo "  (CPU us: the whole machine's busy CPU time per call, wrk included; 2 cores: the"
+echo "   calls/s that much CPU allows on two whole cores; steal: CPU time the hypervisor"
+echo "   took for other guests during the run, which the measured rate lost; batch: events"
+echo "   per appender transaction; wait: a worker's mean wait for its event's commit)"
 stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
 [ "${BENCH_ONLY:-}" != audited ] || exit 0
 

@@ -56,10 +56,10 @@ cli frame --device "$id" --out "$work/first.jpg" --timeout-ms 10000 >/dev/null
 echo
 echo "vnc: Xvnc 1920x1080, an xterm, MCP get_screenshot through nginx (wrk, ${duration}s):"
 printf '  %-52s %8s %9s %9s\n' case "req/s" "p50 ms" "p99 ms"
-read -r r p50 p99 < <(shot_rate vnc-bench 1000 1)
+read -r r p50 p99 _ < <(shot_rate vnc-bench 1000 1)
 printf '  %-52s %8s %9s %9s\n' "warm, static screen, max_age_ms 1000, 1 client" "$r" "$p50" "$p99"
 warm_p50=$p50
-read -r r p50 p99 < <(shot_rate vnc-bench 0 1)
+read -r r p50 p99 _ < <(shot_rate vnc-bench 0 1)
 printf '  %-52s %8s %9s %9s\n' "static screen, max_age_ms 0 (re-published), 1 client" "$r" "$p50" "$p99"
 
 # The screen changes all the time from here: a second xterm printing without pause.
@@ -73,7 +73,7 @@ for enc in tight zrle hextile raw; do
   eid=$(add "vnc-bench-$enc" "vnc://127.0.0.1:$port?encodings=$enc")
   cli frame --device "$eid" --out "$work/$enc.jpg" --timeout-ms 10000 >/dev/null
   t0=$(cpu_ticks)
-  read -r r p50 p99 < <(shot_rate "vnc-bench-$enc" 0 1)
+  read -r r p50 p99 _ < <(shot_rate "vnc-bench-$enc" 0 1)
   t1=$(cpu_ticks)
   total=$(( (duration + 1) ))
   printf '  %-12s %10s %9s %9s %16s\n' "$enc" "$r" "$p50" "$p99" \

@@ -360,6 +360,14 @@ rest; rest; rest
 check "appender and CLI interleaved: every event in the chain, in order" \
   [ "$(stack_sql "$i_var" "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_events WHERE action <> 'GET /api/v1/me'")" = "GET /api/v1/devices,interleaved,interleaved,GET /api/v1/devices,GET /api/v1/devices,GET /api/v1/devices" ]
 check "and the appender never fell back to one event at a time" lacks "$(cat "$i_var/log/fcgi.log")" "one by one"
+m=$(curl -s "$i_url/metrics")
+metric() { awk -v k="$1" '$1 == k { print $2 }' <<<"$m"; }
+check "metrics: the appender's batches carried the four REST calls' events, none failed" \
+  [ "$(metric kvmgate_audit_batch_events_total)" -ge 4 ] && [ "$(metric kvmgate_audit_batches_total)" -ge 1 ] &&
+  [ "$(metric kvmgate_audit_batches_total)" -le "$(metric kvmgate_audit_batch_events_total)" ] &&
+  [ "$(metric kvmgate_audit_batch_failures_total)" = 0 ]
+check "metrics: the workers' waits for their commits are counted" \
+  [ "$(metric kvmgate_audit_wait_seconds_count)" -ge 4 ]
 out=$(KVMGATE_VAR_DIR=$i_var "$bin/kvmgate" audit verify --json)
 check "the chain verifies after the interleaving" [ "$(jq -r .chain_ok <<<"$out")" = true ]
 
