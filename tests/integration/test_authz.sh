@@ -358,13 +358,15 @@ allowed() {
 # A device to act on for each call that may change or remove it; [KIND URL]
 # for one the capture worker refuses at once (a kind without a driver, a
 # closed port), so that a device operation answers without waiting.
-fresh_device() { sql "INSERT INTO devices (org_id, name, kind, base_url) VALUES ($org1, 'm-$RANDOM$RANDOM', '${1:-vnc}', '${2:-vnc://10.9.9.9}') RETURNING id"; }
+# The name is unique per cell ($cell, counted in the loop's own shell: $RANDOM in a
+# command substitution repeats the parent's sequence, and names collided).
+fresh_device() { sql "INSERT INTO devices (org_id, name, kind, base_url) VALUES ($org1, 'm-$cell', '${1:-vnc}', '${2:-vnc://10.9.9.9}') RETURNING id"; }
 # fresh_token USER: the id of a new token of USER in $org1 (the caller's own, for the token routes).
 fresh_token() {
   sql "INSERT INTO api_tokens (org_id, user_id, name, shown, hash, scopes)
        VALUES ($org1, $1, 'cell', 'kvmg_cell', '\\x$(head -c 32 /dev/urandom | xxd -p -c 64)', '{read}') RETURNING id"
 }
-cells=0 bad=0
+cells=0 bad=0 cell=0
 # Routes a token can call (the dashboard's session routes take its cookie only: test_web_session.sh).
 ops=$(jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] | select(.value["x-kvmgate-action"] != null and ($p | startswith("/api/")) and (.value.security | any(has("bearer")))) | "\(.key | ascii_upcase) \($p) \(.value["x-kvmgate-action"])"' "$a_var/openapi.json")
 for role in org_admin operator viewer auditor; do
@@ -372,9 +374,10 @@ for role in org_admin operator viewer auditor; do
     tok=${tokens[$role]}; scopes=read,write
     [ "$kind" = read ] && { tok=${tokens[$role-read]}; scopes=read; }
     while read -r m p action; do
+      cell=$((cell + 1))
       case "$p" in
         /api/v1/tokens/*) id=$(fresh_token "${users[$role]}") ;;
-        /api/v1/users/*) id=$(member "$org1" "m-$RANDOM$RANDOM" viewer) ;;
+        /api/v1/users/*) id=$(member "$org1" "m-$cell" viewer) ;;
         /api/v1/devices/*/*) id=$(fresh_device ami https://127.0.0.1:1) ;;
         *) id=$(fresh_device) ;;
       esac
@@ -382,9 +385,9 @@ for role in org_admin operator viewer auditor; do
       data=()
       case "$m $p" in
         "POST /api/v1/tokens") data=(--data-binary '{"name":"cell","scopes":["read"]}') ;;
-        "POST /api/v1/users") data=(--data-binary "{\"username\":\"n-$RANDOM$RANDOM\",\"role\":\"viewer\"}") ;;
+        "POST /api/v1/users") data=(--data-binary "{\"username\":\"n-$cell\",\"role\":\"viewer\"}") ;;
         "PATCH /api/v1/users/"*) data=(--data-binary '{"role":"operator"}') ;;
-        "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$RANDOM$RANDOM\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
+        "POST /api/v1/devices") data=(--data-binary "{\"name\":\"new-$cell\",\"kind\":\"vnc\",\"url\":\"vnc://h\"}") ;;
         "POST /api/v1/devices/{id}/keys") data=(--data-binary '{"keys":"enter"}') ;;
         "POST /api/v1/devices/{id}/text") data=(--data-binary '{"text":"x"}') ;;
         "POST /api/v1/devices/{id}/screen/wait") data=(--data-binary '{"change":true,"timeout_ms":100}') ;;
@@ -453,7 +456,7 @@ tagged=$(token_row "$org1" "${users[operator]}" '{read,write}' device_tag "'lab'
 tok=$tagged
 rest GET "/devices/$dev"
 check "a token tied to tag 'lab' reaches a device tagged lab" [ "$status" = 200 ]
-other=$(fresh_device)
+cell=other other=$(fresh_device)
 rest GET "/devices/$other"
 expect_error 404 not_found "a token tied to tag 'lab': a device without the tag"
 rest GET '/devices?include_disabled=true&limit=500'
