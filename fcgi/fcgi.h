@@ -55,6 +55,7 @@ struct request {
 		char name[64];
 		char session[9];	/* the first characters of the MCP session id */
 		const char *result;	/* "ok", "tool error", ...; NULL when no tool ran */
+		bool failed;		/* a protocol error: the line is a warning */
 	} tool;
 	/* response */
 	int status;

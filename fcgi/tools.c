@@ -1368,6 +1368,7 @@ int mcp_tools_call(struct mcp_call *c, json_object *params, json_object **result
 	snprintf(c->req->tool.session, sizeof c->req->tool.session, "%.8s", c->session.id);
 	c->req->tool.result = rc == RPC_CANCELLED ? "cancelled" : rc != RPC_OK ? "protocol error"
 	                      : res.is_error ? "tool error" : "ok";
+	c->req->tool.failed = rc != RPC_OK && rc != RPC_CANCELLED;
 	if (rc == RPC_OK) {
 		*result = json_object_new_object();
 		json_object_object_add(*result, "content", res.content);

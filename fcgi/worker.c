@@ -67,9 +67,7 @@ void worker_run(int listen_fd)
 		snprintf(ms, sizeof ms, "%.3f", (double)elapsed / 1e6);
 		/* One line per request; a tool call adds its name, session and result
 		 * (the NULL key ends the fields early when there was none). */
-		log_fields(req.status >= 500 || (req.tool.result != NULL &&
-		                                 strcmp(req.tool.result, "protocol error") == 0)
-		           ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
+		log_fields(req.status >= 500 || req.tool.failed ? LOG_LVL_WARN : LOG_LVL_INFO, "request",
 		           "method", req.method, "path", req.path ? req.path : "", "status", status,
 		           "duration_ms", ms, "remote", req.remote_addr,
 		           req.tool.result != NULL ? "tool" : NULL, req.tool.name,
