@@ -293,6 +293,7 @@ out:
 /* Appends the batch; seqs[i] gets each event's sequence number or -1. */
 static void append_batch(struct pending *p, int n, long long *seqs)
 {
+	uint64_t start = now_mono_ns();
 	int done = -1;
 
 	for (int attempt = 0; attempt < 2 && done != 1; attempt++) {
@@ -302,7 +303,7 @@ static void append_batch(struct pending *p, int n, long long *seqs)
 			break;
 		done = link_and_insert(p, n, seqs);
 	}
-	metrics_audit_batch(n, done == 1);
+	metrics_audit_batch(n, done == 1, now_mono_ns() - start);
 	if (done == 1)
 		return;
 	/* One bad event must not cost the others theirs. */

@@ -1297,7 +1297,7 @@ void metrics_worker_restarted(void);
 void metrics_set_workers(int n);
 /* The audit appender's batches (events handed to it, whether the batch was
  * appended whole) and a worker's wait for its event's commit. */
-void metrics_audit_batch(int events, bool appended);
+void metrics_audit_batch(int events, bool appended, uint64_t elapsed_ns);
 void metrics_audit_wait(uint64_t elapsed_ns);
 /* A call that wanted a stream ran without one: every stream slot was taken. */
 void metrics_stream_refused(void);

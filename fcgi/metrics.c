@@ -35,7 +35,7 @@ struct metrics_shm {
 	uint64_t worker_restarts;
 	uint64_t workers;
 	uint64_t streams_refused;
-	uint64_t audit_batches, audit_batch_events, audit_batch_failures;
+	uint64_t audit_batches, audit_batch_events, audit_batch_failures, audit_batch_ns;
 	uint64_t audit_waits, audit_wait_ns;	/* workers waiting for their event's commit */
 };
 
@@ -91,12 +91,13 @@ void metrics_stream_refused(void)
 		add(&m->streams_refused, 1);
 }
 
-void metrics_audit_batch(int events, bool appended)
+void metrics_audit_batch(int events, bool appended, uint64_t elapsed_ns)
 {
 	if (m == NULL)
 		return;
 	add(&m->audit_batches, 1);
 	add(&m->audit_batch_events, (uint64_t)events);
+	add(&m->audit_batch_ns, elapsed_ns);
 	if (!appended)
 		add(&m->audit_batch_failures, 1);
 }
@@ -190,6 +191,10 @@ int h_metrics(struct request *req)
 	               "(their events were then appended one by one).\n"
 	               "# TYPE kvmgate_audit_batch_failures_total counter\n"
 	               "kvmgate_audit_batch_failures_total %llu\n"
+	               "# HELP kvmgate_audit_batch_seconds_total Time the appender spent "
+	               "writing its batches (statements and commit).\n"
+	               "# TYPE kvmgate_audit_batch_seconds_total counter\n"
+	               "kvmgate_audit_batch_seconds_total %.6f\n"
 	               "# HELP kvmgate_audit_wait_seconds Time workers waited for their events "
 	               "to be committed.\n"
 	               "# TYPE kvmgate_audit_wait_seconds summary\n"
@@ -198,6 +203,7 @@ int h_metrics(struct request *req)
 	           (unsigned long long)get(&m->audit_batches),
 	           (unsigned long long)get(&m->audit_batch_events),
 	           (unsigned long long)get(&m->audit_batch_failures),
+	           (double)get(&m->audit_batch_ns) / 1e9,
 	           (double)get(&m->audit_wait_ns) / 1e9, (unsigned long long)get(&m->audit_waits));
 	up = ctl_call(conf_str(CONF_CAPTURE_SOCKET), CTL_STATS, NULL, 0, CTL_STATS_REPLY,
 	              &st, sizeof st, &len, 500) == CTL_OK && len == sizeof st;

@@ -36,10 +36,11 @@ add_sim() {
 
 # audited CLIENTS: MCP tools/call list_devices from CLIENTS connections, each
 # call writing its audit event; prints "calls/s p50 p99 cpu_us steal events
-# per_batch wait_ms chain" (events per appender transaction, the workers' mean
-# wait for their event's commit, from /metrics).
+# per_batch batch_ms wait_ms chain" (events per appender transaction, the
+# appender's mean time writing one, the workers' mean wait for their event's
+# commit, from /metrics).
 audit_metrics() {
-  curl -s "$s_url/metrics" | awk '$1 ~ /^kvmgate_audit_(batches_total|batch_events_total|wait_seconds_sum|wait_seconds_count)$/ { printf "%s ", $2 }'
+  curl -s "$s_url/metrics" | awk '$1 ~ /^kvmgate_audit_(batches_total|batch_events_total|batch_seconds_total|wait_seconds_sum|wait_seconds_count)$/ { printf "%s ", $2 }'
 }
 audited_calls() {
   local n0 n1 out m0 m1
@@ -49,7 +50,8 @@ audited_calls() {
   m1=$(audit_metrics)
   n1=$(stack_sql "$s_var" "SELECT count(*) FROM audit_events")
   echo "$out $((n1 - n0)) $(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x); split(b, y)
-      printf "%.1f %.2f", (y[2] - x[2]) / (y[1] - x[1]), (y[3] - x[3]) / (y[4] - x[4]) * 1000 }') \
+      printf "%.1f %.2f %.2f", (y[2] - x[2]) / (y[1] - x[1]), (y[3] - x[3]) / (y[1] - x[1]) * 1000,
+        (y[4] - x[4]) / (y[5] - x[5]) * 1000 }') \
     $(KVMGATE_VAR_DIR=$s_var "$KVMGATE_BIN_DIR/kvmgate" audit verify >/dev/null && echo intact || echo BROKEN)"
 }
 
@@ -162,17 +164,18 @@ fi
 WORKERS=16 new_stack s >/dev/null
 echo
 echo "audited MCP tools/call list_devices (16 workers; one audit event per call):"
-printf '  %-8s %8s %7s %7s %7s %8s %6s %8s %6s %7s %s\n' clients "calls/s" "p50 ms" "p99 ms" \
-  "CPU us" "2 cores" steal events batch "wait ms" chain
+printf '  %-8s %8s %7s %7s %7s %8s %6s %8s %6s %8s %7s %s\n' clients "calls/s" "p50 ms" "p99 ms" \
+  "CPU us" "2 cores" steal events batch "batch ms" "wait ms" chain
 for c in 1 8; do
-  read -r r p50 p99 cpu steal ev batch wait chain < <(audited_calls "$c")
-  printf '  %-8s %8s %7s %7s %7s %8s %5s%% %8s %6s %7s %s\n' "$c" "$r" "$p50" "$p99" "$cpu" \
-    "$(( cpu > 0 ? 2000000 / cpu : 0 ))" "$steal" "$ev" "$batch" "$wait" "$chain"
+  read -r r p50 p99 cpu steal ev batch batch_ms wait chain < <(audited_calls "$c")
+  printf '  %-8s %8s %7s %7s %7s %8s %5s%% %8s %6s %8s %7s %s\n' "$c" "$r" "$p50" "$p99" "$cpu" \
+    "$(( cpu > 0 ? 2000000 / cpu : 0 ))" "$steal" "$ev" "$batch" "$batch_ms" "$wait" "$chain"
 done
 echo "  (CPU us: the whole machine's busy CPU time per call, wrk included; 2 cores: the"
 echo "   calls/s that much CPU allows on two whole cores; steal: CPU time the hypervisor"
 echo "   took for other guests during the run, which the measured rate lost; batch: events"
-echo "   per appender transaction; wait: a worker's mean wait for its event's commit)"
+echo "   per appender transaction; batch ms: the appender's mean time writing one; wait: a"
+echo "   worker's mean wait for its event's commit)"
 stack_cmd "$s_var" "$s_port" stop >/dev/null 2>&1
 [ "${BENCH_ONLY:-}" != audited ] || exit 0
 

@@ -12,7 +12,11 @@ stacks=()
 
 ok()     { count=$((count + 1)); echo "ok $count - $*"; }
 not_ok() { count=$((count + 1)); failures=$((failures + 1)); echo "not ok $count - $*"; }
-check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# check WHAT CMD...: one test, passed when CMD succeeds; fails (status 1) when not,
+# so that `check ... || diag ...` explains a failure. CMD is one command: for a
+# compound condition run it first, then `check WHAT [ $? = 0 ]` (a `&& ...` after
+# check's CMD would not be part of the test).
+check()  { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; return 1; fi; }
 # lacks TEXT PATTERN: TEXT has no line matching PATTERN (check's negation).
 lacks()  { ! grep -q -- "$2" <<<"$1"; }
 diag()   { echo "# $*"; }

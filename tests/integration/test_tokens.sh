@@ -315,7 +315,8 @@ check "GET /org: the caller's organisation" [ "$status/$(jqr .name)/$(jqr .membe
 # cli ARGS...: the kvmgate command on this stack; sets out and rc.
 cli() { out=$(env KVMGATE_VAR_DIR="$a_var" "$bin/kvmgate" "$@" 2>&1); rc=$?; }
 cli org create cli-org
-check "org create: exit 0, says what to do next" [ "$rc" = 0 ] && grep -q "user add --org 'cli-org'" <<<"$out"
+[ "$rc" = 0 ] && grep -q "user add --org 'cli-org'" <<<"$out"
+check "org create: exit 0, says what to do next" [ $? = 0 ]
 cli org create cli-org
 check "org create of a taken name: exit 1" [ "$rc" = 1 ]
 cli org create "x'; DROP TABLE organisations; --" --json
@@ -339,17 +340,20 @@ ok "user add with a bad username: exit 2"
 cli user add --org cli-org bob --role root
 check "user add with a bad role: exit 2" [ "$rc" = 2 ]
 cli user add --org nowhere bob --role viewer
-check "an unknown --org: exit 1 naming it" [ "$rc" = 1 ] && grep -q nowhere <<<"$out"
+[ "$rc" = 1 ] && grep -q nowhere <<<"$out"
+check "an unknown --org: exit 1 naming it" [ $? = 0 ]
 cli user list --org cli-org --json
 check "user list --json" [ "$rc/$(jq -c '[.users[] | [.username, .role]]' <<<"$out")" = '0/[["alice","org_admin"]]' ]
 
 cli token create --org cli-org --user alice --name cli-t --scopes read,write --json
 clitok=$(jq -r .token <<<"$out"); cli_id=$(jq -r .id <<<"$out")
-check "token create --json: the clear token once" [ "$rc" = 0 ] && grep -qE '^kvmg_' <<<"$clitok"
+[ "$rc" = 0 ] && grep -qE '^kvmg_' <<<"$clitok"
+check "token create --json: the clear token once" [ $? = 0 ]
 http GET "$api/me" -H "Authorization: Bearer $clitok"
 check "a token created by the CLI works over HTTP" [ "$status/$(jqr .organisation)/$(jqr .user)" = 200/cli-org/alice ]
 cli token create --org cli-org --user alice --name human --scopes read --expires-in-days 7 --device-tag lab
-check "token create for people: the token on its own line" [ "$rc" = 0 ] && grep -qE '^kvmg_[A-Za-z0-9_-]{43}$' <<<"$out"
+[ "$rc" = 0 ] && grep -qE '^kvmg_[A-Za-z0-9_-]{43}$' <<<"$out"
+check "token create for people: the token on its own line" [ $? = 0 ]
 for bad in "--scopes admin" "--scopes read,root" "--expires-in-days 0" "--name $(printf 'n%.0s' $(seq 1 101))" "--user nobody"; do
   cli token create --org cli-org --user alice --name x $bad
   [ "$rc" != 0 ] || not_ok "token create $bad: exit 0"
@@ -374,7 +378,8 @@ cli token revoke --org cli-org "$cli_id"
 check "revoking it again: exit 1" [ "$rc" = 1 ]
 
 cli user set-role --org cli-org alice viewer
-check "user set-role of the last org_admin: exit 1" [ "$rc" = 1 ] && grep -q "last org_admin" <<<"$out"
+[ "$rc" = 1 ] && grep -q "last org_admin" <<<"$out"
+check "user set-role of the last org_admin: exit 1" [ $? = 0 ]
 cli user disable --org cli-org alice
 check "user disable of the last org_admin: exit 1" [ "$rc" = 1 ]
 cli user remove --org cli-org alice
@@ -423,8 +428,8 @@ ok "device add with a bad kind, URL or tags: exit 2"
 cli device add --org default $'bad\x07name' --kind vnc --url vnc://h </dev/null
 check "device add with a control character in the name: exit 2" [ "$rc" = 2 ]
 cli device list --org default --json
-check "device list --json: no credentials" \
-  [ "$rc/$(jq -r '[.devices[].name] | join(",")' <<<"$out")" = 0/cli-bmc ] && lacks "$out" cli-login
+[ "$rc/$(jq -r '[.devices[].name] | join(",")' <<<"$out")" = 0/cli-bmc ] && lacks "$out" cli-login
+check "device list --json: no credentials" [ $? = 0 ]
 cli device list --org default
 check "device list for people" grep -q "cli-bmc .*credentials=yes" <<<"$out"
 check "device list: keep_warm off by default" grep -q "cli-bmc .*keep_warm=off" <<<"$out"
@@ -434,8 +439,8 @@ check "device update --keep-warm on" \
 rest GET "/devices/$cli_dev"
 check "REST shows what the CLI set" [ "$(jqr .keep_warm)" = true ]
 cli device show --org default cli-bmc --json
-check "device show --json: keep_warm, no credentials" \
-  [ "$rc/$(jq -c '[.name,.keep_warm,.has_credentials]' <<<"$out")" = '0/["cli-bmc",true,true]' ] && lacks "$out" cli-login
+[ "$rc/$(jq -c '[.name,.keep_warm,.has_credentials]' <<<"$out")" = '0/["cli-bmc",true,true]' ] && lacks "$out" cli-login
+check "device show --json: keep_warm, no credentials" [ $? = 0 ]
 cli device list --org default --json
 check "device list --json: keep_warm" [ "$(jq -c '[.devices[] | select(.name == "cli-bmc") | .keep_warm]' <<<"$out")" = '[true]' ]
 cli device show --org default cli-bmc
@@ -475,10 +480,10 @@ check "and the arguments it was given" \
   [ "$(sql "SELECT args->'args'->>0 FROM audit_events WHERE action = 'kvmgate token revoke' AND outcome = 'ok'")" = "$cli_id" ]
 check "user changes by the CLI are recorded" \
   [ "$(cli_events cli-org 'kvmgate user set-role')" = pending,error,pending,ok ]
-check "device add by the CLI is recorded, never the password" \
-  [ "$(cli_events default 'kvmgate device add' | cut -d, -f1-2)" = pending,ok ] &&
+[ "$(cli_events default 'kvmgate device add' | cut -d, -f1-2)" = pending,ok ] &&
   [ "$(cli_events default 'kvmgate device update')" = pending,ok,pending,error ] &&
   [ "$(sql "SELECT count(*) FROM audit_events WHERE position('cli-pa55' in convert_from(canon, 'UTF8')) > 0")" = 0 ]
+check "device add by the CLI is recorded, never the password" [ $? = 0 ]
 check "reads are not recorded" [ "$(cli_events cli-org 'kvmgate token list')" = "" ]
 cli audit verify --org cli-org
 check "the organisation's chain is intact" [ "$rc" = 0 ]
