@@ -6,6 +6,8 @@
  * intent. The work is screenshot.c's, screentext.c's and devop.c's, the same code the MCP
  * tools run; here only parameters, confirmation and the HTTP answer.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -398,20 +400,35 @@ int h_device_screen_text(struct request *req)
 	return 0;
 }
 
-/* A REST wait cannot be cancelled but by the client leaving: it just sleeps. */
+/*
+ * A REST wait ends early only when its client leaves: nginx then closes
+ * the FastCGI connection, which reads as a hang-up here. Non-zero then.
+ */
 static int rest_sleep(void *ctx, int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	const struct request *req = ctx;
+	struct pollfd p = { .fd = req->fcgx != NULL ? req->fcgx->ipcFd : -1, .events = POLLRDHUP };
+	uint64_t until = now_mono_ns() + (uint64_t)ms * 1000000u;
 
-	(void)ctx;
-	while (nanosleep(&ts, &ts) < 0)
-		;
-	return 0;
+	for (;;) {
+		uint64_t now = now_mono_ns();
+		int rc;
+
+		if (now >= until)
+			return 0;
+		rc = poll(&p, 1, (int)((until - now + 999999u) / 1000000u));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return 0;
+		if (rc > 0)
+			return p.revents & (POLLRDHUP | POLLHUP | POLLERR) ? 1 : 0;
+	}
 }
 
 int h_device_screen_wait(struct request *req)
 {
-	struct screen_wait w = { .sleep = rest_sleep };
+	struct screen_wait w = { .sleep = rest_sleep, .ctx = req };
 	struct screen_pattern pattern;
 	struct screen_wait_result r;
 	enum shot_status st;
@@ -452,6 +469,13 @@ int h_device_screen_wait(struct request *req)
 	}
 	st = screen_wait(&req->device, &w, &r, why, sizeof why);
 	stream_slot_give_back();
+	if (r.cancelled) {
+		/* Nobody reads this; the audit event keeps it (499: nginx's own code). */
+		resp_error(req, 499, "client_closed", "The client closed the connection after "
+		           "%llu ms, before the wait ended.", (unsigned long long)r.elapsed_ms);
+		screen_wait_result_cleanup(&r);
+		goto out;
+	}
 	if (st != SHOT_OK) {
 		shot_fail(req, st, why);
 		goto out;

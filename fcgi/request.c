@@ -24,7 +24,8 @@ static const struct { int code; const char *reason; } reasons[] = {
 	{ 409, "Conflict" }, { 411, "Length Required" }, { 413, "Content Too Large" },
 	{ 415, "Unsupported Media Type" }, { 421, "Misdirected Request" },
 	{ 422, "Unprocessable Content" },
-	{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+	{ 429, "Too Many Requests" }, { 499, "Client Closed Request" },
+	{ 500, "Internal Server Error" },
 	{ 502, "Bad Gateway" }, { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
 };
 

@@ -56,7 +56,7 @@ try {
   // read_screen_text then reads them back.
   step = 'wait';
   const dict = ['rabbit', 'doctor', 'castle', 'candle', 'kernel', 'ocean', 'basket', 'butter',
-    'letter', 'dinner', 'cotton', 'bottle', 'school', 'rocket', 'turtle', 'island', 'hammer'];
+    'letter', 'dinner', 'cotton', 'bottle', 'school', 'rocket', 'turtle', 'island'];
   const pick = () => dict[randomBytes(1)[0] % dict.length];
   const words = `${pick()} ${pick()}`;
   const waiting = client.callTool({ name: 'wait_for_screen',
