@@ -34,10 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "audit.h"
 #include "conf.h"
+#include "crypt.h"
 #include "db.h"
 #include "fcgi.h"
 #include "log.h"
@@ -204,22 +203,6 @@ static void ts_format(uint64_t us, char out[TS_LEN])
 	         (unsigned)(us % 1000000u));
 }
 
-/* hash = SHA-256(prev || canon), as audit_append computes it. */
-static int link_hash(const uint8_t prev[AUDIT_HASH_LEN], const struct buf *canon,
-                     uint8_t hash[AUDIT_HASH_LEN])
-{
-	static EVP_MD_CTX *md;
-
-	if (md == NULL && (md = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(md, prev, AUDIT_HASH_LEN) != 1 ||
-	    EVP_DigestUpdate(md, canon->data, canon->len) != 1 ||
-	    EVP_DigestFinal_ex(md, hash, NULL) != 1)
-		return -1;
-	return 0;
-}
-
 /*
  * Links the batch to the known heads and inserts it. Returns 1 when
  * appended (seqs filled), 0 when a head moved, -1 on an error.
@@ -262,8 +245,8 @@ static int link_and_insert(struct pending *p, int n, long long *seqs)
 		buf_reset(&canon);
 		buf_printf(&canon, "{\"body\":%s,\"org\":%lld,\"seq\":%lld,\"ts\":\"%s\",\"v\":1}",
 		           p[i].body, p[i].org_id, h->seq, ts);
-		if (link_hash(prev, &canon, h->hash) < 0)
-			goto out;
+		/* hash = SHA-256(prev || canon), as audit_append computes it. */
+		sha256_cat(prev, sizeof prev, canon.data, canon.len, h->hash);
 		seqs[i] = h->seq;
 		buf_printf(&a[0], "%s%lld", a[0].len > 1 ? "," : "", p[i].org_id);
 		buf_printf(&a[1], "%s%lld", a[1].len > 1 ? "," : "", h->seq);

@@ -26,6 +26,14 @@ void token_generate(char out[TOKEN_LEN + 1], uint8_t hash[TOKEN_HASH_LEN]);
  */
 int token_hash(const char *token, uint8_t hash[TOKEN_HASH_LEN]) MUSTCHECK;
 
+/*
+ * SHA-256 of a followed by b (b may be NULL when bn is 0) into out. The
+ * algorithm is fetched once per process: OpenSSL 3's one-shot SHA256() and
+ * EVP_sha256() look it up in the provider store on every call, which cost
+ * more than hashing a token. Not for several threads at once.
+ */
+void sha256_cat(const void *a, size_t an, const void *b, size_t bn, uint8_t out[32]);
+
 /* ---- secrets at rest ----------------------------------------------------- */
 
 #define SECRET_KEY_LEN 32

@@ -1,7 +1,8 @@
 /*
  * check_crypt.c - secrets at rest: AES-256-GCM against a known-answer vector
  * (NIST GCM test case 14: 256-bit zero key, zero IV), round trips, tamper
- * detection of every byte, nonce and aad; master key files and values.
+ * detection of every byte, nonce and aad; master key files and values;
+ * SHA-256 of two parts (FIPS 180-2 "abc"), repeated, and of tokens.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -36,6 +37,34 @@ START_TEST(test_gcm_kat)
 	ck_assert_mem_eq(back, plain, 16);
 	sealed[3] ^= 1;
 	ck_assert_int_eq(secret_open(&k, "", sealed, sizeof sealed, nonce, back), -1);
+}
+END_TEST
+
+/* sha256_cat: the known answer however the input is split, again and again. */
+START_TEST(test_sha256_cat)
+{
+	static const char want[] =
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	char tok[TOKEN_LEN + 1];
+	uint8_t md[32], again[32];
+	char hex[65];
+
+	for (int i = 0; i < 3; i++) {
+		sha256_cat("abc", 3, NULL, 0, md);
+		hex_encode(md, 32, hex);
+		ck_assert_str_eq(hex, want);
+		sha256_cat("a", 1, "bc", 2, md);
+		hex_encode(md, 32, hex);
+		ck_assert_str_eq(hex, want);
+	}
+	/* A token's hash is SHA-256 of its text; a token of another shape has none. */
+	token_generate(tok, md);
+	ck_assert_int_eq(token_hash(tok, again), 0);
+	ck_assert_mem_eq(md, again, 32);
+	sha256_cat(tok, TOKEN_LEN, NULL, 0, again);
+	ck_assert_mem_eq(md, again, 32);
+	tok[10] = '*';
+	ck_assert_int_eq(token_hash(tok, again), -1);
 }
 END_TEST
 
@@ -122,6 +151,7 @@ static Suite *crypt_suite(void)
 	tcase_add_test(tc, test_gcm_kat);
 	tcase_add_test(tc, test_round_trip_and_tamper);
 	tcase_add_test(tc, test_key_load);
+	tcase_add_test(tc, test_sha256_cat);
 	suite_add_tcase(s, tc);
 	return s;
 }
